@@ -1,0 +1,318 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace VectorFit;
+
+/// <summary>
+/// A linear layer reparameterised by the thin SVD of its weight, <c>y = U·diag(σ)·Vᵀ·x + b</c>, with
+/// <c>U</c> and <c>V</c> frozen and only the singular values <c>σ</c> and the bias <c>b</c> trainable.
+/// </summary>
+/// <remarks>
+/// VectorFit paper §3.1, method §1. Registered components (the state_dict keys): the parameters
+/// <c>sigma</c> <c>(r)</c> and <c>bias</c> <c>(out_features)</c> (when present) and the persistent buffers
+/// <c>U</c> <c>(out_features, r)</c> and <c>V</c> <c>(in_features, r)</c>, with <c>r = min(in_features, out_features)</c>.
+/// At construction the layer reproduces the original <c>Linear</c> up to SVD round-off: the decomposition
+/// is computed in float64 and rounded once to the layer's dtype (about 1e-6 relative for float32).
+/// </remarks>
+public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
+{
+    // Names of the registered components; public property names match them, so Module's generic
+    // `to` would try to set the get-only properties: the _to overrides below move everything instead.
+    private const string SigmaName = "sigma";
+    private const string BiasName = "bias";
+    private const string UName = "U";
+    private const string VName = "V";
+
+    [ComponentName(Name = SigmaName)]
+    private Parameter _sigma;
+
+    [ComponentName(Name = BiasName)]
+    private Parameter? _bias;
+
+    [ComponentName(Name = UName)]
+    private Tensor _u;
+
+    [ComponentName(Name = VName)]
+    private Tensor _v;
+
+    // σ0 lives outside a Tensor field so RegisterComponents does not make it a buffer: it is derived
+    // from the base weights (a fresh surgery recomputes it), so it stays out of state_dict and adapters.
+    private readonly UnregisteredTensor _initialSigma;
+
+    /// <summary>
+    /// Wraps <paramref name="linear"/>: takes the thin SVD of its weight (in float64 on its device) and copies
+    /// its bias. The original layer is not modified and is not owned by the new one.
+    /// </summary>
+    /// <param name="linear">The layer to adapt, weight <c>(out_features, in_features)</c>, any floating dtype and device.</param>
+    /// <param name="options">Which vectors to train; <c>null</c> for the defaults (σ and the existing bias).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
+    /// <exception cref="ArgumentException">The options are invalid or the weight is not finite.</exception>
+    public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
+        : base(nameof(VectorFitLinear))
+    {
+        ArgumentNullException.ThrowIfNull(linear);
+        options ??= new VectorFitLinearOptions();
+        options.Validate();
+        Options = options;
+
+        using var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        in_features = linear.weight.shape[1];
+        out_features = linear.weight.shape[0];
+        Rank = svd.Rank;
+
+        using (torch.no_grad())
+        {
+            _u = svd.U.clone().DetachFromDisposeScope();
+            _v = svd.V.clone().DetachFromDisposeScope();
+            _initialSigma = new UnregisteredTensor(svd.S.clone().DetachFromDisposeScope());
+            _sigma = NewParameter(svd.S.clone(), options.TrainSigma);
+
+            if (linear.bias is { } existingBias)
+            {
+                _bias = NewParameter(existingBias.detach().clone(), options.TrainBias);
+            }
+            else if (options.AddBias)
+            {
+                _bias = NewParameter(torch.zeros(out_features, dtype: _u.dtype, device: _u.device), trainable: true);
+            }
+        }
+
+        RegisterComponents();
+    }
+
+    /// <summary>Same as the constructor: adapts <paramref name="linear"/> (see <see cref="VectorFitLinear(Linear, VectorFitLinearOptions?)"/>).</summary>
+    /// <param name="linear">The layer to adapt.</param>
+    /// <param name="options">Which vectors to train; <c>null</c> for the defaults.</param>
+    /// <returns>A new layer that reproduces <paramref name="linear"/> up to SVD round-off.</returns>
+    public static VectorFitLinear FromLinear(Linear linear, VectorFitLinearOptions? options = null)
+        => new(linear, options);
+
+    /// <summary>The options the layer was built with (which vectors are trainable at all).</summary>
+    public VectorFitLinearOptions Options { get; }
+
+    /// <summary>The trainable singular values σ, <c>(r)</c>; state_dict key <c>sigma</c>.</summary>
+    public Parameter sigma => _sigma;
+
+    /// <summary>
+    /// The bias <c>(out_features)</c>, or <c>null</c> when the original layer had none and
+    /// <see cref="VectorFitLinearOptions.AddBias"/> was not set; state_dict key <c>bias</c>.
+    /// </summary>
+    public Parameter? bias => _bias;
+
+    /// <summary>Frozen left singular vectors, <c>(out_features, r)</c>; persistent buffer <c>U</c>. Owned by the layer: do not modify or dispose.</summary>
+    public Tensor U => _u;
+
+    /// <summary>Frozen right singular vectors, <c>(in_features, r)</c>; persistent buffer <c>V</c> (so <c>W = U·diag(σ)·Vᵀ</c>). Owned by the layer.</summary>
+    public Tensor V => _v;
+
+    /// <summary>
+    /// The singular values at construction, σ₀ <c>(r)</c>, used by <see cref="DeltaWeight"/>. A plain field, not a
+    /// buffer: it is not in state_dict (a fresh adaptation of the same base layer recomputes it) but it follows
+    /// <c>Module.to</c>. Owned by the layer: do not modify or dispose.
+    /// </summary>
+    public Tensor InitialSigma => _initialSigma.Value;
+
+    /// <summary>Size of each input sample, <c>d_in</c>.</summary>
+    public long in_features { get; }
+
+    /// <summary>Size of each output sample, <c>d_out</c>.</summary>
+    public long out_features { get; }
+
+    /// <summary>Number of singular values, <c>r = min(in_features, out_features)</c>.</summary>
+    public long Rank { get; }
+
+    /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
+    internal ForwardPath PathOverride { get; set; }
+
+    /// <summary>Computes <c>y = U·diag(σ)·Vᵀ·x + b</c>.</summary>
+    /// <param name="input">Input <c>(*, in_features)</c>, same dtype and device as the layer.</param>
+    /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope.</returns>
+    /// <remarks>
+    /// Method §1. The evaluation is either materialised, <c>W = (U ⊙ σ)·Vᵀ</c> then one linear, or factored,
+    /// <c>((x·V) ⊙ σ)·Uᵀ + b</c>, whichever costs fewer multiply-adds for the number of tokens N in the input.
+    /// The materialised weight is not cached across calls: TorchSharp exposes no version counter, and a
+    /// root-level <c>load_state_dict</c> copies into σ, U and V in place without telling the layer, so only a
+    /// comparison against full copies of U and V (doubling the layer's frozen memory, plus a device sync per
+    /// call) could prove a cache current. For inference, merge with <see cref="ToLinear"/> instead.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
+    public override Tensor forward(Tensor input)
+    {
+        ValidateInput(input);
+        var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
+        if (path == ForwardPath.Materialized)
+        {
+            using var weight = ThinSvd.Compose(_u, _sigma, _v);
+            return nn.functional.linear(input, weight, _bias);
+        }
+
+        using var projected = nn.functional.linear(input, _v.t());
+        using var scaled = projected * _sigma;
+        return nn.functional.linear(scaled, _u, _bias);
+    }
+
+    /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·diag(σ)·Vᵀ</c> and a copy of the bias.</summary>
+    /// <returns>A new, independent <c>Linear</c> in the layer's dtype and device (trainable, like any new Linear).</returns>
+    /// <remarks>Method §1. The product is formed in float64 and rounded once to the layer's dtype.</remarks>
+    /// <exception cref="InvalidOperationException">The merged weight or the bias contains NaN or infinite values.</exception>
+    public Linear ToLinear()
+    {
+        Tensor weight;
+        Tensor? biasCopy = null;
+        using (torch.NewDisposeScope())
+        using (torch.no_grad())
+        {
+            var w64 = ThinSvd.Compose(
+                _u.to(ScalarType.Float64), _sigma.detach().to(ScalarType.Float64), _v.to(ScalarType.Float64));
+            weight = w64.to(_u.dtype).clone();
+            var badWeight = weight.isfinite().logical_not().sum().item<long>();
+            var badBias = _bias is null ? 0 : _bias.isfinite().logical_not().sum().item<long>();
+            if (badWeight > 0 || badBias > 0)
+            {
+                throw new InvalidOperationException(
+                    $"Cannot merge VectorFitLinear ({in_features} -> {out_features}): the merged weight has {badWeight} and the bias " +
+                    $"{badBias} NaN or infinite values, so training has diverged. Restore a finite checkpoint (or lower the learning rate) before merging.");
+            }
+
+            weight.DetachFromDisposeScope();
+            biasCopy = _bias?.detach().clone().DetachFromDisposeScope();
+        }
+
+        return nn.Linear(new Parameter(weight), biasCopy is null ? null : new Parameter(biasCopy));
+    }
+
+    /// <summary>The weight update learned so far, <c>ΔW = U·diag(σ − σ₀)·Vᵀ</c>, <c>(out_features, in_features)</c>.</summary>
+    /// <returns>A new tensor in the layer's dtype and device, not tracked by autograd; the caller owns it.</returns>
+    /// <remarks>Method §1 (paper §6.2): ΔW can have full rank r, unlike LoRA. Formed in float64, rounded once.</remarks>
+    public Tensor DeltaWeight()
+    {
+        using (torch.NewDisposeScope())
+        using (torch.no_grad())
+        {
+            var delta = _sigma.detach().to(ScalarType.Float64) - InitialSigma.to(ScalarType.Float64);
+            var w64 = ThinSvd.Compose(_u.to(ScalarType.Float64), delta, _v.to(ScalarType.Float64));
+            return w64.to(_u.dtype).clone().MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>The cheaper evaluation for <paramref name="tokens"/> input rows (method §1, cost note).</summary>
+    internal ForwardPath ChoosePath(long tokens)
+    {
+        var materialized = (out_features * in_features * Rank) + (tokens * in_features * out_features);
+        var factored = tokens * Rank * (in_features + out_features);
+        return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _initialSigma.Dispose();
+        }
+
+        // Module.Dispose disposes the registered sigma, bias, U and V.
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
+    {
+        MoveTo(RequireFloatingPoint(dtype), device);
+        return this;
+    }
+
+    /// <inheritdoc />
+    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
+    {
+        MoveTo(null, new Device(deviceType, deviceIndex));
+        return this;
+    }
+
+    /// <inheritdoc />
+    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
+    {
+        MoveTo(RequireFloatingPoint(dtype), null);
+        return this;
+    }
+
+    private void MoveTo(ScalarType? dtype, Device? device)
+    {
+        // Gradients and requires_grad travel with the parameters (as in Linear's own override).
+        if (ReplaceParameter(dtype, device, _sigma, out var sigmaMoved))
+        {
+            _sigma.Dispose();
+            _sigma = sigmaMoved!;
+            ConditionallyRegisterParameter(SigmaName, _sigma);
+        }
+
+        if (_bias is not null && ReplaceParameter(dtype, device, _bias, out var biasMoved))
+        {
+            _bias.Dispose();
+            _bias = biasMoved;
+            ConditionallyRegisterParameter(BiasName, _bias);
+        }
+
+        if (ReplaceBuffer(dtype, device, _u, out var uMoved))
+        {
+            _u = uMoved!;
+            ConditionallyRegisterBuffer(UName, _u);
+        }
+
+        if (ReplaceBuffer(dtype, device, _v, out var vMoved))
+        {
+            _v = vMoved!;
+            ConditionallyRegisterBuffer(VName, _v);
+        }
+
+        _initialSigma.MoveTo(dtype, device);
+    }
+
+    private static ScalarType RequireFloatingPoint(ScalarType dtype)
+    {
+        if (!torch.is_floating_point(dtype))
+        {
+            throw new ArgumentException(
+                $"VectorFitLinear can only be converted to a floating-point dtype (Float16, BFloat16, Float32, Float64), got {dtype}.",
+                nameof(dtype));
+        }
+
+        return dtype;
+    }
+
+    private static Parameter NewParameter(Tensor value, bool trainable)
+    {
+        var parameter = new Parameter(value, requires_grad: trainable);
+        parameter.DetachFromDisposeScope();
+        return parameter;
+    }
+
+    private void ValidateInput(Tensor input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        // Tensor.matmul aborts the process on a shape mismatch (facts #8): check before any product.
+        if (input.dim() < 1 || input.shape[^1] != in_features)
+        {
+            throw new ArgumentException(
+                $"VectorFitLinear expects input of shape (*, {in_features}) (in_features = {in_features}), got {ThinSvd.ShapeText(input.shape)}. " +
+                "Check that the layer is applied to the right tensor, or reshape the input.",
+                nameof(input));
+        }
+
+        if (input.dtype != _u.dtype)
+        {
+            throw new ArgumentException(
+                $"VectorFitLinear holds {_u.dtype} weights but the input is {input.dtype}; convert the input with input.to({_u.dtype}) or the model with model.to({input.dtype}).",
+                nameof(input));
+        }
+
+        if (input.device_type != _u.device_type || input.device_index != _u.device_index)
+        {
+            throw new ArgumentException(
+                $"VectorFitLinear is on {_u.device} but the input is on {input.device}; move one of them with .to(device).",
+                nameof(input));
+        }
+    }
+}
