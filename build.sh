@@ -133,6 +133,16 @@ case "$command" in
     if [ ! -d benchmarks/VectorFit.Benchmarks ]; then
       echo "error: no benchmarks project yet (benchmarks/VectorFit.Benchmarks)" >&2; exit 1
     fi
+    # The PyTorch peer of each model-level figure runs on Debian's python3-torch (same libtorch).
+    if ! python3 -c "import torch" 2>/dev/null; then
+      if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        log "installing python3-torch (apt-get) for the PyTorch side of the benchmarks"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+      else
+        echo "warning: python3-torch is not installed; PyTorch figures will be missing" >&2
+      fi
+    fi
     exec dotnet run --project benchmarks/VectorFit.Benchmarks -c Release "${props[@]}" -- "$@"
     ;;
   pack)

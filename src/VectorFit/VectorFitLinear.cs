@@ -57,18 +57,18 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         options.Validate();
         Options = options;
 
-        using var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        // The layer takes ownership of the decomposition's tensors (no copies of U and V).
+        var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
         Rank = svd.Rank;
+        _u = svd.U;
+        _v = svd.V;
+        _initialSigma = new UnregisteredTensor(svd.S);
 
         using (torch.no_grad())
         {
-            _u = svd.U.clone().DetachFromDisposeScope();
-            _v = svd.V.clone().DetachFromDisposeScope();
-            _initialSigma = new UnregisteredTensor(svd.S.clone().DetachFromDisposeScope());
             _sigma = NewParameter(svd.S.clone(), options.TrainSigma);
-
             if (linear.bias is { } existingBias)
             {
                 _bias = NewParameter(existingBias.detach().clone(), options.TrainBias);

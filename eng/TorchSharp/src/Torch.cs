@@ -121,8 +121,8 @@ namespace TorchSharp
         public static Tensor concat(IList<Tensor> tensors, long dim = 0) => cat(tensors, dim);
         public static Tensor stack(IEnumerable<Tensor> tensors, long dim = 0) => Aten.T("aten::stack", "", tensors.ToArray(), dim);
         public static Tensor where(Tensor condition, Tensor x, Tensor y) => Aten.T("aten::where", "self", condition, x, y);
-        public static Tensor matmul(Tensor input, Tensor other) => input.matmul(other);
-        public static Tensor mm(Tensor input, Tensor mat2) => input.mm(mat2);
+        public static Tensor matmul(Tensor input, Tensor target) => input.matmul(target);
+        public static Tensor mm(Tensor input, Tensor target) => input.mm(target);
         public static Tensor bmm(Tensor input, Tensor batch2) => input.bmm(batch2);
         public static Tensor einsum(string equation, params Tensor[] tensors) => Aten.T("aten::einsum", "", equation, tensors);
         public static Tensor diag(Tensor input, long diagonal = 0) => input.diag(diagonal);
@@ -131,8 +131,8 @@ namespace TorchSharp
         public static Tensor sqrt(Tensor input) => input.sqrt();
         public static Tensor exp(Tensor input) => input.exp();
         public static Tensor log(Tensor input) => input.log();
-        public static Tensor pow(Tensor input, Scalar exponent) => input.pow(exponent);
-        public static Tensor pow(Tensor input, Tensor exponent) => input.pow(exponent);
+        public static Tensor pow(Tensor left, Scalar exponent) => left.pow(exponent);
+        public static Tensor pow(Tensor left, Tensor exponent) => left.pow(exponent);
         public static Tensor clamp(Tensor input, Scalar? min = null, Scalar? max = null) => input.clamp(min, max);
         public static Tensor maximum(Tensor input, Tensor other) => input.maximum(other);
         public static Tensor minimum(Tensor input, Tensor other) => input.minimum(other);
@@ -142,14 +142,13 @@ namespace TorchSharp
         public static Tensor min(Tensor input) => input.min();
         public static Tensor argmax(Tensor input) => input.argmax();
         public static Tensor argmax(Tensor input, long dim, bool keepdim = false) => input.argmax(dim, keepdim);
-        public static Tensor masked_fill(Tensor input, Tensor mask, Scalar value) => input.masked_fill(mask, value);
-        public static Tensor isfinite(Tensor input) => input.isfinite();
+        public static Tensor isfinite(Tensor tensor) => tensor.isfinite();
         public static Tensor tanh(Tensor input) => input.tanh();
         public static Tensor sigmoid(Tensor input) => input.sigmoid();
-        public static bool allclose(Tensor input, Tensor other, double rtol = 1e-05, double atol = 1e-08, bool equal_nan = false) => input.allclose(other, rtol, atol, equal_nan);
-        public static bool equal(Tensor input, Tensor other) => Aten.Bool("aten::equal", "", input, other);
+        public static bool allclose(Tensor tensor, Tensor target, double rtol = 1e-05, double atol = 1e-08, bool equal_nan = false) => tensor.allclose(target, rtol, atol, equal_nan);
+        public static Tensor equal(Tensor tensor, Tensor target) => tensor.equal(target);
         public static Tensor eq(Tensor left, Tensor right) => left.eq(right);
-        public static Tensor topk(Tensor input, int k) => input.topk(k).values;
+        public static (Tensor values, Tensor indices) topk(Tensor tensor, int k, int dim = -1, bool largest = true, bool sorted = true) => tensor.topk(k, dim, largest, sorted);
 
         // ---- global state ----------------------------------------------------------------
         /// <summary>Seeds libtorch's default random generator.</summary>

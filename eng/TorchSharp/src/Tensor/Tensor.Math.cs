@@ -27,10 +27,10 @@ namespace TorchSharp
                 rounding_mode == RoundingMode.None ? Aten.T("aten::div", "Tensor", this, target) : Aten.T("aten::div", "Tensor_mode", this, target, RoundingName(rounding_mode));
             public Tensor div(Scalar target, RoundingMode rounding_mode = RoundingMode.None) =>
                 rounding_mode == RoundingMode.None ? Aten.T("aten::div", "Scalar", this, target) : Aten.T("aten::div", "Scalar_mode", this, target, RoundingName(rounding_mode));
-            public Tensor div_(Tensor target, RoundingMode rounding_mode = RoundingMode.None) { Aten.Do("aten::div_", "Tensor", this, target); return this; }
-            public Tensor div_(Scalar target, RoundingMode rounding_mode = RoundingMode.None) { Aten.Do("aten::div_", "Scalar", this, target); return this; }
+            public Tensor div_(Tensor target, RoundingMode rounding_mode = RoundingMode.None) { if (rounding_mode == RoundingMode.None) Aten.Do("aten::div_", "Tensor", this, target); else Aten.Do("aten::div_", "Tensor_mode", this, target, RoundingName(rounding_mode)); return this; }
+            public Tensor div_(Scalar target, RoundingMode rounding_mode = RoundingMode.None) { if (rounding_mode == RoundingMode.None) Aten.Do("aten::div_", "Scalar", this, target); else Aten.Do("aten::div_", "Scalar_mode", this, target, RoundingName(rounding_mode)); return this; }
             public Tensor remainder(Tensor target) => Aten.T("aten::remainder", "Tensor", this, target);
-            public Tensor remainder(Scalar target) => Aten.T("aten::remainder", "Scalar", this, target);
+            public Tensor remainder(Scalar scalar) => Aten.T("aten::remainder", "Scalar", this, scalar);
             public Tensor addcmul_(Tensor tensor1, Tensor tensor2, Scalar value) { Aten.Do("aten::addcmul_", "", this, tensor1, tensor2, value); return this; }
             public Tensor addcdiv_(Tensor tensor1, Tensor tensor2, Scalar value) { Aten.Do("aten::addcdiv_", "", this, tensor1, tensor2, value); return this; }
             public Tensor lerp_(Tensor end, Scalar weight) { Aten.Do("aten::lerp_", "Scalar", this, end, weight); return this; }
@@ -130,7 +130,7 @@ namespace TorchSharp
             public Tensor masked_fill(Tensor mask, Scalar value) => Aten.T("aten::masked_fill", "Scalar", this, mask, value);
             public Tensor masked_fill_(Tensor mask, Scalar value) { Aten.Do("aten::masked_fill_", "Scalar", this, mask, value); return this; }
             public Tensor masked_select(Tensor mask) => Aten.T("aten::masked_select", "", this, mask);
-            public Tensor where(Tensor condition, Tensor other) => Aten.T("aten::where", "self", condition, this, other);
+            public Tensor where(Tensor condition, Tensor y) => Aten.T("aten::where", "self", condition, this, y);
 
             // ---- copies, fills and conversions -----------------------------------------------
             public Tensor clone() => Aten.T("aten::clone", "", this);

@@ -262,7 +262,9 @@ namespace TorchSharp
                     ScalarType.Float32 => typeof(float),
                     ScalarType.Float64 => typeof(double),
                     ScalarType.Bool => typeof(bool),
-                    ScalarType.BFloat16 => null,
+                    ScalarType.ComplexFloat32 => typeof((float, float)),
+                    ScalarType.ComplexFloat64 => typeof(System.Numerics.Complex),
+                    ScalarType.BFloat16 => throw new ArgumentException($"No support for {dtype} in TorchSharp"),
                     _ => null,
                 };
                 if (expected is not null && dotnetType != expected)

@@ -43,26 +43,33 @@ namespace TorchSharp.Utils
             return result;
         }
 
-        /// <summary>The element at the given indices (one per dimension, or one linear index).</summary>
+        /// <summary>
+        /// The element at the given indices (one per dimension), or, reading, at one linear (row-major) index.
+        /// Like TorchSharp 0.105.1: indices are never negative, and writing takes one index per dimension even
+        /// when a single index is given (so a single index writes only into 0-d and 1-d tensors).
+        /// </summary>
         public T this[params long[] indices] {
-            get => *(T*)Address(indices);
-            set => *(T*)Address(indices) = value;
+            get => *(T*)Address(indices, linear: indices.Length == 1);
+            set => *(T*)Address(indices, linear: false) = value;
         }
 
-        private byte* Address(long[] indices)
+        private byte* Address(long[] indices, bool linear)
         {
             var t = Source;
             var shape = t.shape;
             var strides = t.stride();
             long offset;
-            if (indices.Length == 1 && shape.Length != 1) {
+            if (linear) {
+                var n = t.numel();
+                if (indices[0] >= n) throw new IndexOutOfRangeException();
+                if (indices[0] < 0) throw new ArgumentOutOfRangeException(nameof(indices), $"{indices[0]} in a collection of {n} elements.");
                 offset = Offset(indices[0], shape, strides);
             } else {
-                if (indices.Length != shape.Length) throw new ArgumentException($"Expected {shape.Length} indices, got {indices.Length}.", nameof(indices));
+                if (indices.Length < shape.Length) throw new IndexOutOfRangeException($"Expected {shape.Length} indices, got {indices.Length}.");
                 offset = 0;
                 for (int d = 0; d < shape.Length; d++) {
-                    var i = indices[d] < 0 ? indices[d] + shape[d] : indices[d];
-                    if (i < 0 || i >= shape[d]) throw new IndexOutOfRangeException($"Index {indices[d]} is out of range for dimension {d} of size {shape[d]}.");
+                    var i = indices[d];
+                    if (i < 0 || i >= shape[d]) throw new IndexOutOfRangeException($"{i} >= {shape[d]} in dimension {d}.");
                     offset += i * strides[d];
                 }
             }

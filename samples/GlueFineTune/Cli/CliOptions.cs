@@ -1,0 +1,71 @@
+namespace GlueFineTune.Cli;
+
+/// <summary>The command line as parsed: every option the user gave, unset ones <c>null</c>.</summary>
+internal sealed record CliOptions
+{
+    /// <summary><c>--help</c>.</summary>
+    public bool Help { get; init; }
+
+    /// <summary><c>--demo</c>.</summary>
+    public bool Demo { get; init; }
+
+    /// <summary><c>--resume</c>.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary><c>--task</c>.</summary>
+    public string? Task { get; init; }
+
+    /// <summary><c>--data</c>.</summary>
+    public string? Data { get; init; }
+
+    /// <summary><c>--model</c>.</summary>
+    public string? Model { get; init; }
+
+    /// <summary><c>--output</c>.</summary>
+    public string? Output { get; init; }
+
+    /// <summary><c>--variant</c>.</summary>
+    public string? Variant { get; init; }
+
+    /// <summary><c>--epochs</c>.</summary>
+    public int? Epochs { get; init; }
+
+    /// <summary><c>--batch-size</c>.</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary><c>--lr</c>.</summary>
+    public double? LearningRate { get; init; }
+
+    /// <summary><c>--lr-schedule</c>.</summary>
+    public string? LearningRateSchedule { get; init; }
+
+    /// <summary><c>--max-length</c>.</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary><c>--seed</c>.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary><c>--t-i</c>.</summary>
+    public long? InitialStep { get; init; }
+
+    /// <summary><c>--t-f</c>.</summary>
+    public long? Interval { get; init; }
+
+    /// <summary><c>--n-f</c>.</summary>
+    public int? AvfSteps { get; init; }
+
+    /// <summary><c>--k</c>.</summary>
+    public int? K { get; init; }
+
+    /// <summary><c>--threads</c>.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary><c>--max-steps</c>.</summary>
+    public long? MaxSteps { get; init; }
+
+    /// <summary><c>--max-train-examples</c>.</summary>
+    public int? MaxTrainExamples { get; init; }
+
+    /// <summary><c>--eval-batch-size</c>.</summary>
+    public int? EvalBatchSize { get; init; }
+}

@@ -1,0 +1,163 @@
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Models.Bert;
+
+/// <summary>
+/// Multi-head scaled dot-product self-attention, <c>softmax(QKᵀ/√d + mask)·V</c>. The projections
+/// <c>query</c>, <c>key</c>, <c>value</c> are <see cref="nn.Module{T, TResult}"/> fields so VectorFit's surgery
+/// can replace each with a <c>VectorFitLinear</c>.
+/// </summary>
+internal sealed class BertSelfAttention : nn.Module
+{
+    private nn.Module<Tensor, Tensor> query;
+    private nn.Module<Tensor, Tensor> key;
+    private nn.Module<Tensor, Tensor> value;
+    private readonly Dropout dropout;
+    private readonly int heads;
+    private readonly int headSize;
+
+    /// <summary>Builds the layer for <paramref name="config"/>.</summary>
+    /// <param name="config">The model configuration.</param>
+    public BertSelfAttention(TransformerConfig config)
+        : base(nameof(BertSelfAttention))
+    {
+        query = nn.Linear(config.HiddenSize, config.HiddenSize);
+        key = nn.Linear(config.HiddenSize, config.HiddenSize);
+        value = nn.Linear(config.HiddenSize, config.HiddenSize);
+        dropout = nn.Dropout(config.AttentionProbsDropoutProb);
+        heads = config.NumAttentionHeads;
+        headSize = config.HeadSize;
+        RegisterComponents();
+    }
+
+    /// <summary>Attends over the sequence.</summary>
+    /// <param name="hidden">Hidden states <c>(batch, length, hidden)</c>.</param>
+    /// <param name="additiveMask">0 for visible keys, a large negative number for padding, <c>(batch, 1, 1, length)</c>.</param>
+    /// <returns>The context <c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor hidden, Tensor additiveMask)
+    {
+        Tensor q = SplitHeads(query.call(hidden));
+        Tensor k = SplitHeads(key.call(hidden));
+        Tensor v = SplitHeads(value.call(hidden));
+        Tensor scores = q.matmul(k.transpose(-1, -2)).div(Math.Sqrt(headSize)).add(additiveMask);
+        Tensor probabilities = dropout.call(scores.softmax(-1));
+        Tensor context = probabilities.matmul(v);
+        return MergeHeads(context);
+    }
+
+    /// <summary>(batch, length, heads·d) → (batch, heads, length, d).</summary>
+    private Tensor SplitHeads(Tensor x) => x.view(x.shape[0], x.shape[1], heads, headSize).transpose(1, 2);
+
+    /// <summary>(batch, heads, length, d) → (batch, length, heads·d).</summary>
+    private Tensor MergeHeads(Tensor x) => x.transpose(1, 2).contiguous().view(x.shape[0], x.shape[2], heads * headSize);
+}
+
+/// <summary>
+/// A projection back to the residual stream: <c>LayerNorm(dropout(dense(x)) + residual)</c>. Used as
+/// <c>attention.output</c> (dense: hidden → hidden, the paper's <i>o</i>) and as the layer's <c>output</c>
+/// (dense: intermediate → hidden, the paper's <i>f2</i>).
+/// </summary>
+internal sealed class BertResidualOutput : nn.Module
+{
+    private nn.Module<Tensor, Tensor> dense;
+
+    [ComponentName(Name = "LayerNorm")]
+    private readonly LayerNorm _layerNorm;
+
+    private readonly Dropout dropout;
+
+    /// <summary>Builds the block.</summary>
+    /// <param name="inputSize">Width of the dense layer's input.</param>
+    /// <param name="config">The model configuration.</param>
+    public BertResidualOutput(long inputSize, TransformerConfig config)
+        : base(nameof(BertResidualOutput))
+    {
+        dense = nn.Linear(inputSize, config.HiddenSize);
+        _layerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
+        dropout = nn.Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    /// <summary>Projects, adds the residual and normalises.</summary>
+    /// <param name="hidden">Input of the dense layer <c>(batch, length, inputSize)</c>.</param>
+    /// <param name="residual">The residual <c>(batch, length, hidden)</c>.</param>
+    /// <returns><c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor hidden, Tensor residual) =>
+        _layerNorm.call(dropout.call(dense.call(hidden)).add(residual));
+}
+
+/// <summary>BERT's attention block: <c>self</c> (the attention) and <c>output</c> (projection + residual + LayerNorm).</summary>
+internal sealed class BertAttention : nn.Module
+{
+    private readonly BertSelfAttention self;
+    private readonly BertResidualOutput output;
+
+    /// <summary>Builds the block.</summary>
+    /// <param name="config">The model configuration.</param>
+    public BertAttention(TransformerConfig config)
+        : base(nameof(BertAttention))
+    {
+        self = new BertSelfAttention(config);
+        output = new BertResidualOutput(config.HiddenSize, config);
+        RegisterComponents();
+    }
+
+    /// <summary>Runs attention and its output projection.</summary>
+    /// <param name="hidden">Hidden states <c>(batch, length, hidden)</c>.</param>
+    /// <param name="additiveMask">The additive key mask <c>(batch, 1, 1, length)</c>.</param>
+    /// <returns><c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor hidden, Tensor additiveMask) => output.Forward(self.Forward(hidden, additiveMask), hidden);
+}
+
+/// <summary>The MLP's first layer with its activation: <c>act(dense(x))</c>, dense hidden → intermediate (the paper's <i>f1</i>).</summary>
+internal sealed class BertIntermediate : nn.Module
+{
+    private nn.Module<Tensor, Tensor> dense;
+    private readonly string activation;
+
+    /// <summary>Builds the layer.</summary>
+    /// <param name="config">The model configuration.</param>
+    public BertIntermediate(TransformerConfig config)
+        : base(nameof(BertIntermediate))
+    {
+        dense = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        activation = config.HiddenAct;
+        RegisterComponents();
+    }
+
+    /// <summary>Applies the layer.</summary>
+    /// <param name="hidden"><c>(batch, length, hidden)</c>.</param>
+    /// <returns><c>(batch, length, intermediate)</c>.</returns>
+    public Tensor Forward(Tensor hidden) => Activations.Apply(activation, dense.call(hidden));
+}
+
+/// <summary>One transformer block: <c>attention</c>, <c>intermediate</c>, <c>output</c>.</summary>
+internal sealed class BertLayer : nn.Module
+{
+    private readonly BertAttention attention;
+    private readonly BertIntermediate intermediate;
+    private readonly BertResidualOutput output;
+
+    /// <summary>Builds the block.</summary>
+    /// <param name="config">The model configuration.</param>
+    public BertLayer(TransformerConfig config)
+        : base(nameof(BertLayer))
+    {
+        attention = new BertAttention(config);
+        intermediate = new BertIntermediate(config);
+        output = new BertResidualOutput(config.IntermediateSize, config);
+        RegisterComponents();
+    }
+
+    /// <summary>Runs the block.</summary>
+    /// <param name="hidden"><c>(batch, length, hidden)</c>.</param>
+    /// <param name="additiveMask">The additive key mask <c>(batch, 1, 1, length)</c>.</param>
+    /// <returns><c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor hidden, Tensor additiveMask)
+    {
+        Tensor attended = attention.Forward(hidden, additiveMask);
+        return output.Forward(intermediate.Forward(attended), attended);
+    }
+}

@@ -1,0 +1,163 @@
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Models.Deberta;
+
+/// <summary>
+/// The block stack (<c>layer.N</c>) with the shared relative position table <c>rel_embeddings</c>
+/// (<c>2·position_buckets</c> rows) and, when <c>norm_rel_ebd</c> says <c>layer_norm</c>, its <c>LayerNorm</c>.
+/// </summary>
+internal sealed class DebertaV2Encoder : nn.Module
+{
+    private readonly ModuleList<DebertaV2Layer> layer;
+    private readonly Embedding? rel_embeddings;
+
+    [ComponentName(Name = "LayerNorm")]
+    private readonly LayerNorm? _layerNorm;
+
+    private readonly TransformerConfig config;
+
+    /// <summary>Builds the encoder.</summary>
+    /// <param name="config">The model configuration.</param>
+    public DebertaV2Encoder(TransformerConfig config)
+        : base(nameof(DebertaV2Encoder))
+    {
+        this.config = config;
+        layer = nn.ModuleList(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new DebertaV2Layer(config)).ToArray());
+        if (config.RelativeAttention)
+        {
+            rel_embeddings = nn.Embedding(2L * config.PositionEmbeddingSpan, config.HiddenSize);
+            _layerNorm = config.NormRelativeEmbeddings ? nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps) : null;
+        }
+
+        RegisterComponents();
+    }
+
+    /// <summary>Runs every block.</summary>
+    /// <param name="hidden">Embeddings <c>(batch, length, hidden)</c>.</param>
+    /// <param name="attentionMask"><c>(batch, length)</c>, 1 for tokens, 0 for padding.</param>
+    /// <returns><c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor hidden, Tensor attentionMask)
+    {
+        Tensor pairMask = PairMask(attentionMask);
+        long length = hidden.shape[1];
+        Tensor relativePositions = RelativePositions.Build(
+            length, length, config.PositionBuckets, config.EffectiveMaxRelativePositions, hidden.device);
+        Tensor? table = null;
+        if (rel_embeddings is not null)
+        {
+            table = _layerNorm is null ? rel_embeddings.weight : _layerNorm.call(rel_embeddings.weight!);
+        }
+
+        foreach (DebertaV2Layer block in layer)
+        {
+            hidden = block.Forward(hidden, pairMask, relativePositions, table);
+        }
+
+        return hidden;
+    }
+
+    /// <summary>
+    /// The pairwise mask of Hugging Face's <c>get_attention_mask</c>: <c>m(i, j) = mask(i) · mask(j)</c>,
+    /// shape <c>(batch, 1, length, length)</c>.
+    /// </summary>
+    /// <param name="attentionMask"><c>(batch, length)</c>.</param>
+    /// <returns>The pair mask (same dtype as the input).</returns>
+    public static Tensor PairMask(Tensor attentionMask) =>
+        attentionMask.unsqueeze(1).unsqueeze(2).mul(attentionMask.unsqueeze(1).unsqueeze(3));
+}
+
+/// <summary>The DeBERTa-v2/v3 encoder: <c>embeddings</c>, <c>encoder</c>.</summary>
+internal sealed class DebertaV2Model : nn.Module
+{
+    private readonly DebertaV2Embeddings embeddings;
+    private readonly DebertaV2Encoder encoder;
+
+    /// <summary>Builds the encoder.</summary>
+    /// <param name="config">The model configuration.</param>
+    public DebertaV2Model(TransformerConfig config)
+        : base(nameof(DebertaV2Model))
+    {
+        embeddings = new DebertaV2Embeddings(config);
+        encoder = new DebertaV2Encoder(config);
+        RegisterComponents();
+    }
+
+    /// <summary>Encodes a batch.</summary>
+    /// <param name="inputIds"><c>(batch, length)</c> int64.</param>
+    /// <param name="attentionMask"><c>(batch, length)</c>, 1 for tokens, 0 for padding.</param>
+    /// <param name="tokenTypeIds"><c>(batch, length)</c> int64.</param>
+    /// <returns>The last hidden states <c>(batch, length, hidden)</c>.</returns>
+    public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
+        encoder.Forward(embeddings.Forward(inputIds, tokenTypeIds, attentionMask), attentionMask);
+}
+
+/// <summary>DeBERTa's <c>ContextPooler</c>: <c>act(dense(dropout(h[:, 0])))</c> (registered at the root as <c>pooler</c>).</summary>
+internal sealed class ContextPooler : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly Dropout dropout;
+    private readonly string activation;
+
+    /// <summary>Builds the pooler.</summary>
+    /// <param name="config">The model configuration.</param>
+    public ContextPooler(TransformerConfig config)
+        : base(nameof(ContextPooler))
+    {
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        dropout = nn.Dropout(config.PoolerDropout);
+        activation = config.PoolerHiddenAct;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input) => Activations.Apply(activation, dense.call(dropout.call(input.select(1, 0))));
+}
+
+/// <summary>
+/// <c>DebertaV2ForSequenceClassification</c>: <c>deberta</c>, then <c>pooler</c>, <c>dropout</c> and
+/// <c>classifier</c>. A base checkpoint (microsoft/deberta-v3-base) has neither pooler nor classifier.
+/// </summary>
+internal sealed class DebertaV2ForSequenceClassification : SequenceClassifier
+{
+    private readonly DebertaV2Model deberta;
+    private readonly ContextPooler pooler;
+    private readonly Dropout dropout;
+    private readonly Linear classifier;
+
+    /// <summary>Builds the model with random weights.</summary>
+    /// <param name="config">The model configuration.</param>
+    /// <param name="numLabels">Outputs of the head.</param>
+    public DebertaV2ForSequenceClassification(TransformerConfig config, int numLabels)
+        : base(nameof(DebertaV2ForSequenceClassification), config, numLabels)
+    {
+        deberta = new DebertaV2Model(config);
+        pooler = new ContextPooler(config);
+        dropout = nn.Dropout(config.ClassifierDropout ?? config.HiddenDropoutProb);
+        classifier = nn.Linear(config.HiddenSize, numLabels);
+        RegisterComponents();
+    }
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> HeadPrefixes { get; } = ["pooler.", "classifier."];
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> OptionalPrefixes { get; } = ["pooler.", "classifier."];
+
+    /// <inheritdoc />
+    public override string BaseModelPrefix => "deberta";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> IgnoredCheckpointPrefixes => Config.PositionBiasedInput
+        ? ["lm_predictions.", "mask_predictions.", "deberta.embeddings.position_ids"]
+        : ["lm_predictions.", "mask_predictions.", "deberta.embeddings.position_ids", "deberta.embeddings.position_embeddings."];
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
+        classifier.call(dropout.call(pooler.call(deberta.Forward(inputIds, attentionMask, tokenTypeIds))));
+
+    /// <inheritdoc />
+    public override Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
+        deberta.Forward(inputIds, attentionMask, tokenTypeIds);
+}

@@ -1,0 +1,83 @@
+using GlueFineTune.Models.Bert;
+using GlueFineTune.Models.Deberta;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Models;
+
+/// <summary>
+/// A transformer encoder with a sequence classification/regression head, laid out (parameter names
+/// included) like the Hugging Face <c>*ForSequenceClassification</c> model of its checkpoint.
+/// </summary>
+internal abstract class SequenceClassifier : nn.Module
+{
+    /// <summary>Initialises the common fields.</summary>
+    /// <param name="name">The module's name.</param>
+    /// <param name="config">The model configuration.</param>
+    /// <param name="numLabels">Outputs of the head (classes, or 1 for regression).</param>
+    protected SequenceClassifier(string name, TransformerConfig config, int numLabels)
+        : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentOutOfRangeException.ThrowIfLessThan(numLabels, 1);
+        Config = config;
+        NumLabels = numLabels;
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public TransformerConfig Config { get; }
+
+    /// <summary>Outputs of the head (classes, or 1 for regression).</summary>
+    public int NumLabels { get; }
+
+    /// <summary>Parameter-name prefixes of the task head, trained in every variant (never part of AVF).</summary>
+    public abstract IReadOnlyList<string> HeadPrefixes { get; }
+
+    /// <summary>
+    /// Prefixes a base (pre-training) checkpoint may lack; the loader initialises them (normal(0, initializer_range)
+    /// weights, zero biases) and the trainer then trains them with the head.
+    /// </summary>
+    public abstract IReadOnlyList<string> OptionalPrefixes { get; }
+
+    /// <summary>The encoder's prefix in Hugging Face checkpoints (<c>bert</c>, <c>deberta</c>).</summary>
+    public abstract string BaseModelPrefix { get; }
+
+    /// <summary>
+    /// Checkpoint keys this model does not use and may ignore (pre-training heads, position-id buffers),
+    /// as Hugging Face's <c>_keys_to_ignore_on_load_unexpected</c>; any other unknown key is an error.
+    /// </summary>
+    public abstract IReadOnlyList<string> IgnoredCheckpointPrefixes { get; }
+
+    /// <summary>Computes the head's outputs.</summary>
+    /// <param name="inputIds">Token ids <c>(batch, length)</c>, int64.</param>
+    /// <param name="attentionMask"><c>(batch, length)</c> int64, 1 for tokens, 0 for padding.</param>
+    /// <param name="tokenTypeIds">Segment ids <c>(batch, length)</c>, int64.</param>
+    /// <returns>Logits <c>(batch, labels)</c> (regression: <c>(batch, 1)</c>).</returns>
+    public abstract Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds);
+
+    /// <summary>Runs the encoder only (no pooler, no head).</summary>
+    /// <param name="inputIds">Token ids <c>(batch, length)</c>, int64.</param>
+    /// <param name="attentionMask"><c>(batch, length)</c> int64, 1 for tokens, 0 for padding.</param>
+    /// <param name="tokenTypeIds">Segment ids <c>(batch, length)</c>, int64.</param>
+    /// <returns>The last hidden states <c>(batch, length, hidden)</c>.</returns>
+    public abstract Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds);
+
+    /// <summary>Builds the model <paramref name="config"/> describes, with random weights.</summary>
+    /// <param name="config">The model configuration.</param>
+    /// <param name="numLabels">Outputs of the head.</param>
+    /// <returns>A BERT or DeBERTa-v2 classifier.</returns>
+    public static SequenceClassifier Create(TransformerConfig config, int numLabels)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        return config.IsDeberta
+            ? new DebertaV2ForSequenceClassification(config, numLabels)
+            : new BertForSequenceClassification(config, numLabels);
+    }
+
+    /// <summary>Whether <paramref name="parameterName"/> lies under one of <paramref name="prefixes"/>.</summary>
+    /// <param name="parameterName">A state_dict key.</param>
+    /// <param name="prefixes">Prefixes ending with a dot.</param>
+    /// <returns>Whether it matches.</returns>
+    public static bool UnderAny(string parameterName, IEnumerable<string> prefixes) =>
+        prefixes.Any(p => parameterName.StartsWith(p, StringComparison.Ordinal));
+}

@@ -1,0 +1,70 @@
+using GlueFineTune.Data;
+using GlueFineTune.Metrics;
+using GlueFineTune.Models;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Training;
+
+/// <summary>Scores a model on a labelled split with the task's metrics (eval mode, no gradients).</summary>
+internal static class DevEvaluation
+{
+    /// <summary>Predicts every example and computes the task's metrics.</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="data">The encoded split.</param>
+    /// <param name="task">The task (its metrics; regression or classification).</param>
+    /// <param name="batchSize">Examples per forward pass.</param>
+    /// <returns>The metrics, main metric first.</returns>
+    public static TaskEvaluation Run(SequenceClassifier model, EncodedDataset data, GlueTask task, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(task);
+        return GlueEvaluator.Evaluate(task, data.Examples, Predict(model, data, task.IsRegression, batchSize));
+    }
+
+    /// <summary>The model's prediction for every example: a class id (arg-max) or a regression value.</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="data">The encoded split.</param>
+    /// <param name="regression">Whether the head is a regressor.</param>
+    /// <param name="batchSize">Examples per forward pass.</param>
+    /// <returns>One prediction per example, in order.</returns>
+    public static double[] Predict(SequenceClassifier model, EncodedDataset data, bool regression, int batchSize)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        var predictions = new double[data.Count];
+        try
+        {
+            using var noGrad = no_grad();
+            for (int start = 0; start < data.Count; start += batchSize)
+            {
+                using var scope = NewDisposeScope();
+                int count = Math.Min(batchSize, data.Count - start);
+                TensorBatch batch = data.MakeBatch(Enumerable.Range(start, count).ToArray());
+                Tensor logits = model.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+                if (regression)
+                {
+                    float[] values = logits.reshape(-1).to_type(ScalarType.Float32).data<float>().ToArray();
+                    for (int i = 0; i < count; i++)
+                    {
+                        predictions[start + i] = values[i];
+                    }
+                }
+                else
+                {
+                    long[] classes = logits.argmax(-1).data<long>().ToArray();
+                    for (int i = 0; i < count; i++)
+                    {
+                        predictions[start + i] = classes[i];
+                    }
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+
+        return predictions;
+    }
+}

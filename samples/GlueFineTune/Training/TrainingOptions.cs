@@ -1,0 +1,102 @@
+using System.Globalization;
+using GlueFineTune.Data;
+using VectorFit;
+
+namespace GlueFineTune.Training;
+
+/// <summary>How the learning rate moves over training (AdamW, no warmup).</summary>
+internal enum LearningRateSchedule
+{
+    /// <summary>Linear decay from the initial rate to 0 at the last step (Hugging Face's default, here without warmup).</summary>
+    Linear,
+
+    /// <summary>The initial rate throughout.</summary>
+    Constant,
+}
+
+/// <summary>Everything one fine-tuning run needs, resolved from the command line and the task's Table 7 preset.</summary>
+internal sealed record TrainingOptions
+{
+    /// <summary>The GLUE task (or the demo task).</summary>
+    public required GlueTask Task { get; init; }
+
+    /// <summary>The Hugging Face checkpoint folder (config.json, model.safetensors, vocab.txt or spm.model).</summary>
+    public required string ModelDirectory { get; init; }
+
+    /// <summary>Where the adapter, metrics, AVF report and the resumable checkpoint go.</summary>
+    public required string OutputDirectory { get; init; }
+
+    /// <summary>The ablation variant (default VectorFit with AVF).</summary>
+    public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
+
+    /// <summary>Training epochs.</summary>
+    public required int Epochs { get; init; }
+
+    /// <summary>Training batch size.</summary>
+    public required int BatchSize { get; init; }
+
+    /// <summary>Evaluation batch size.</summary>
+    public int EvalBatchSize { get; init; } = 64;
+
+    /// <summary>AdamW's initial learning rate.</summary>
+    public required double LearningRate { get; init; }
+
+    /// <summary>The learning-rate schedule.</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Linear;
+
+    /// <summary>Longest tokenised input, special tokens included (longer pairs are truncated longest first).</summary>
+    public int MaxLength { get; init; } = 128;
+
+    /// <summary>Seed of weight initialisation, data order and dropout.</summary>
+    public int Seed { get; init; } = 42;
+
+    /// <summary>The AVF schedule (used by the VectorFit variant only).</summary>
+    public required AvfOptions Avf { get; init; }
+
+    /// <summary>Where the defaults came from, for the log (e.g. "Table 7, SST-2").</summary>
+    public string PresetSource { get; init; } = "command line";
+
+    /// <summary>Stop after this many optimizer steps (a short trial); <c>null</c> to train all epochs.</summary>
+    public long? MaxSteps { get; init; }
+
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/>.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>The resumable checkpoint's folder (inside the output folder).</summary>
+    public string CheckpointDirectory => Path.Combine(OutputDirectory, "checkpoint");
+
+    /// <summary>Checks every field.</summary>
+    /// <exception cref="ArgumentException">A field is out of range; the message names it and the fix.</exception>
+    public void Validate()
+    {
+        Require(Epochs >= 1, $"--epochs must be at least 1, got {Epochs}.");
+        Require(BatchSize >= 1, $"--batch-size must be at least 1, got {BatchSize}.");
+        Require(EvalBatchSize >= 1, $"--eval-batch-size must be at least 1, got {EvalBatchSize}.");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"--lr must be a positive number, got {LearningRate.ToString(CultureInfo.InvariantCulture)}.");
+        Require(MaxLength >= 4, $"--max-length must be at least 4 (room for [CLS] a [SEP] b [SEP]), got {MaxLength}.");
+        Require(MaxSteps is null or >= 1, $"--max-steps must be at least 1, got {MaxSteps}.");
+        Require(Enum.IsDefined(Variant), $"variant {(int)Variant} is not defined.");
+        try
+        {
+            Avf.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"the AVF schedule (--t-i/--t-f/--n-f/--k) is invalid: {e.Message}", e);
+        }
+    }
+
+    /// <summary>A one-line description of the run's settings.</summary>
+    /// <returns>The line.</returns>
+    public string Describe() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"task {Task.Name}, variant {VariantNames.Display(Variant)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+
+    private static void Require(bool condition, string message)
+    {
+        if (!condition)
+        {
+            throw new ArgumentException(message);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using GlueFineTune.Data;
+using GlueFineTune.Models;
+using GlueFineTune.Tokenization;
+using TorchSharp.Modules;
+using VectorFit;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Training;
+
+/// <summary>
+/// Everything a run trains with, built from a checkpoint folder: the model (loaded by key, then adapted by
+/// VectorFit's surgery), the tokenised splits, AdamW over the trained tensors and the AVF scheduler.
+/// </summary>
+internal sealed class TrainingSession : IDisposable
+{
+    private TrainingSession(
+        TrainingOptions options,
+        SequenceClassifier model,
+        LoadReport load,
+        SurgeryReport surgery,
+        EncodedDataset train,
+        EncodedDataset dev,
+        AdamW optimizer,
+        AvfScheduler avf)
+    {
+        Options = options;
+        Model = model;
+        Load = load;
+        Surgery = surgery;
+        Train = train;
+        Dev = dev;
+        Optimizer = optimizer;
+        Avf = avf;
+    }
+
+    /// <summary>The run's options.</summary>
+    public TrainingOptions Options { get; }
+
+    /// <summary>The adapted model.</summary>
+    public SequenceClassifier Model { get; }
+
+    /// <summary>What loading the checkpoint did.</summary>
+    public LoadReport Load { get; }
+
+    /// <summary>What the surgery did.</summary>
+    public SurgeryReport Surgery { get; }
+
+    /// <summary>The training split.</summary>
+    public EncodedDataset Train { get; }
+
+    /// <summary>The dev split.</summary>
+    public EncodedDataset Dev { get; }
+
+    /// <summary>AdamW over the trained vectors and the head.</summary>
+    public AdamW Optimizer { get; }
+
+    /// <summary>
+    /// The AVF scheduler: the task's schedule for the VectorFit variant; for the other variants a scheduler
+    /// with no AVF steps that only tracks training strength (for the heat map).
+    /// </summary>
+    public AvfScheduler Avf { get; }
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public long StepsPerEpoch => (Train.Count + Options.BatchSize - 1) / Options.BatchSize;
+
+    /// <summary>Steps in the whole run (<see cref="TrainingOptions.MaxSteps"/> caps it).</summary>
+    public long TotalSteps => Math.Min(StepsPerEpoch * Options.Epochs, Options.MaxSteps ?? long.MaxValue);
+
+    /// <summary>Loads, adapts and prepares everything; writes what it does to <paramref name="log"/>.</summary>
+    /// <param name="options">The run's options (validated here).</param>
+    /// <param name="trainExamples">The training split.</param>
+    /// <param name="devExamples">The dev split.</param>
+    /// <param name="log">Where to describe the steps.</param>
+    /// <returns>The session.</returns>
+    public static TrainingSession Create(TrainingOptions options, IReadOnlyList<GlueExample> trainExamples, IReadOnlyList<GlueExample> devExamples, TextWriter log)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        options.Validate();
+        manual_seed(options.Seed);
+
+        ITokenizer tokenizer = TokenizerFactory.FromCheckpoint(options.ModelDirectory);
+        var (model, load) = CheckpointLoader.Load(options.ModelDirectory, options.Task.NumLabels);
+        try
+        {
+            foreach (string line in load.Describe())
+            {
+                log.WriteLine(line);
+            }
+
+            var train = new EncodedDataset(tokenizer, trainExamples, options.Task, options.MaxLength, model.Config.VocabSize);
+            var dev = new EncodedDataset(tokenizer, devExamples, options.Task, options.MaxLength, model.Config.VocabSize);
+            log.WriteLine($"data: {train.Count} train / {dev.Count} dev examples, max length {options.MaxLength}" +
+                (train.TruncatedCount + dev.TruncatedCount > 0 ? $" ({train.TruncatedCount + dev.TruncatedCount} truncated)" : string.Empty));
+
+            var head = model.HeadPrefixes.Concat(load.InitialisedPrefixes).Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
+            SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
+            log.Write(surgery.Describe(compact: true));
+
+            var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
+            var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
+            AvfOptions schedule = options.Variant.UsesAvf() ? options.Avf : AvfOptions.None;
+            AvfScheduler avf = AvfScheduler.FromModel(model, schedule);
+            model.train();
+            return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The surgery for a BERT or DeBERTa classifier: the architecture's q/k/v/o/f1/f2 preset, the head trained fully.</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="variant">The ablation variant.</param>
+    /// <param name="headModules">Module names of the task head (e.g. <c>classifier</c>).</param>
+    /// <returns>The surgery config.</returns>
+    public static VectorFitConfig SurgeryConfig(SequenceClassifier model, VectorFitVariant variant, IReadOnlyList<string> headModules) => new()
+    {
+        Preset = model.Config.IsDeberta ? TargetPreset.DebertaV2 : TargetPreset.Bert,
+        Variant = variant,
+        ModulesToSave = headModules,
+    };
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        Model.Dispose();
+    }
+}

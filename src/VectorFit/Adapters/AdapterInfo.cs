@@ -1,0 +1,69 @@
+namespace VectorFit.Adapters;
+
+/// <summary>
+/// The configuration recorded in an adapter file: the method, variant and targets of the surgery that
+/// produced it, each adapted layer with its shape, the fully trained modules, the AVF schedule if given and
+/// the library version. Read it with <see cref="VectorFitAdapter.ReadInfo"/>.
+/// </summary>
+public sealed record AdapterInfo
+{
+    /// <summary>The adapter format version (<see cref="VectorFitAdapter.FormatVersion"/> when written by this library).</summary>
+    public required int FormatVersion { get; init; }
+
+    /// <summary>The VectorFit library version that wrote the file.</summary>
+    public required string LibraryVersion { get; init; }
+
+    /// <summary>The method of the adapted layers.</summary>
+    public required AdaptationMethod Method { get; init; }
+
+    /// <summary>The ablation variant.</summary>
+    public required VectorFitVariant Variant { get; init; }
+
+    /// <summary>Whether training used (or was meant to use) Adaptive Vector Freezing.</summary>
+    public required bool UsesAvf { get; init; }
+
+    /// <summary>The name of the role preset, or <c>null</c> when none was used.</summary>
+    public string? Preset { get; init; }
+
+    /// <summary>The exact target names of the surgery.</summary>
+    public IReadOnlyList<string> TargetNames { get; init; } = Array.Empty<string>();
+
+    /// <summary>The target suffixes of the surgery.</summary>
+    public IReadOnlyList<string> TargetSuffixes { get; init; } = Array.Empty<string>();
+
+    /// <summary>The target regular expressions of the surgery.</summary>
+    public IReadOnlyList<string> TargetPatterns { get; init; } = Array.Empty<string>();
+
+    /// <summary>Whether a target predicate was used (predicates cannot be recorded; <see cref="Layers"/> lists what it chose).</summary>
+    public bool UsedPredicate { get; init; }
+
+    /// <summary>Whether zero biases were created where layers had none.</summary>
+    public bool AddBias { get; init; }
+
+    /// <summary>The full names of the fully trained modules, whose tensors the file holds.</summary>
+    public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
+
+    /// <summary>The AVF schedule, when one was given on saving.</summary>
+    public AvfOptions? Avf { get; init; }
+
+    /// <summary>Every adapted layer, with its role, shape and trained vectors.</summary>
+    public required IReadOnlyList<AdaptedLayerInfo> Layers { get; init; }
+
+    /// <summary>The names of the tensors in the file (model <c>state_dict</c> keys).</summary>
+    public IReadOnlyList<string> TensorNames { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// A surgery config that adapts exactly the recorded layers with their recorded roles, variant and bias
+    /// option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
+    /// adapter into it.
+    /// </summary>
+    /// <returns>A config for <see cref="ModelSurgery.Apply"/>.</returns>
+    public VectorFitConfig ToSurgeryConfig() => new()
+    {
+        Method = Method,
+        Variant = Variant,
+        Preset = new TargetPreset($"adapter:{Preset ?? "custom"}", Layers.Select(l => new RoleTarget(l.Name, l.Role)).ToList()),
+        ModulesToSave = ModulesToSave,
+        AddBias = AddBias,
+    };
+}

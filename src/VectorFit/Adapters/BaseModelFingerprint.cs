@@ -1,0 +1,140 @@
+using System.Globalization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace VectorFit.Adapters;
+
+/// <summary>One frozen base tensor's fingerprint: its name, shape, dtype and a random-projection probe of its values.</summary>
+internal sealed class TensorProbe
+{
+    public required string Name { get; init; }
+
+    public required string DType { get; init; }
+
+    public required long[] Shape { get; init; }
+
+    /// <summary><c>qᵀ·T·p</c> for fixed probe vectors p and q (T viewed as a matrix; for an adapted layer, T = U·Vᵀ).</summary>
+    public required double Value { get; init; }
+
+    /// <summary><c>‖q‖·‖p‖·‖T‖_F</c>, the largest |Value| can be: the scale for the tolerance.</summary>
+    public required double Bound { get; init; }
+}
+
+/// <summary>
+/// Identifies the base model an adapter was trained on without storing it: a probe of every frozen base
+/// parameter and, for each adapted layer, of <c>U·Vᵀ</c> (its SVD's polar factor, which does not depend on the
+/// signs or rotations LAPACK picks, so the same base weights give the same probe on any device up to round-off).
+/// </summary>
+/// <remarks>
+/// The fully trained modules and the adapted layers' σ and b are left out (they are what the adapter holds), and
+/// so are buffers (running statistics change during training). Probes agree within 1e-5 (1e-3 for 16-bit
+/// dtypes) of their bound; two different weight tensors of n elements differ by about bound/√n, far more.
+/// </remarks>
+internal static class BaseModelFingerprint
+{
+    private const double Tolerance = 1e-5;
+    private const double HalfTolerance = 1e-3;
+
+    /// <summary>Probes the frozen base tensors of <paramref name="model"/>, sorted by name.</summary>
+    public static List<TensorProbe> Compute(nn.Module model, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers, IReadOnlyList<string> modulesToSave)
+    {
+        using var noGrad = torch.no_grad();
+        var excluded = layers.Select(l => l.Name).Concat(modulesToSave).ToList();
+        var probes = new List<TensorProbe>();
+        var seen = new HashSet<IntPtr>();
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            if (!seen.Add(parameter.Handle) || excluded.Any(e => NameMatch.IsWithin(name, e)))
+            {
+                continue;
+            }
+
+            var (value, bound) = ProbeTensor(parameter);
+            probes.Add(new TensorProbe { Name = name, DType = parameter.dtype.ToString(), Shape = parameter.shape, Value = value, Bound = bound });
+        }
+
+        foreach (var (name, layer) in layers)
+        {
+            var (value, bound) = ProbePolarFactor(layer);
+            probes.Add(new TensorProbe
+            {
+                Name = $"{name}.U·Vᵀ",
+                DType = layer.U.dtype.ToString(),
+                Shape = new[] { layer.out_features, layer.in_features },
+                Value = value,
+                Bound = bound,
+            });
+        }
+
+        probes.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        return probes;
+    }
+
+    /// <summary>The differences between the recorded probes and the model's, one line each.</summary>
+    public static List<string> Compare(IReadOnlyList<TensorProbe> recorded, IReadOnlyList<TensorProbe> current)
+    {
+        var problems = new List<string>();
+        var now = current.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        foreach (var saved in recorded)
+        {
+            if (!now.Remove(saved.Name, out var probe))
+            {
+                problems.Add($"base tensor '{saved.Name}' of the adapter's base model is not a frozen tensor of this model");
+                continue;
+            }
+
+            if (!saved.Shape.SequenceEqual(probe.Shape) || saved.DType != probe.DType)
+            {
+                problems.Add($"base tensor '{saved.Name}' is {probe.DType} [{string.Join(", ", probe.Shape)}] here but {saved.DType} [{string.Join(", ", saved.Shape)}] in the adapter's base model");
+                continue;
+            }
+
+            var tolerance = (probe.DType is nameof(ScalarType.Float16) or nameof(ScalarType.BFloat16) ? HalfTolerance : Tolerance) * Math.Max(saved.Bound, probe.Bound);
+            if (!(Math.Abs(saved.Value - probe.Value) <= tolerance) || !(Math.Abs(saved.Bound - probe.Bound) <= tolerance))
+            {
+                problems.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"base tensor '{saved.Name}' holds different values (probe {probe.Value:G6}, norm scale {probe.Bound:G6}; the adapter's base model had {saved.Value:G6}, {saved.Bound:G6})"));
+            }
+        }
+
+        problems.AddRange(now.Keys.Select(name => $"this model has the frozen tensor '{name}', which the adapter's base model did not have"));
+        return problems;
+    }
+
+    private static (double Value, double Bound) ProbeTensor(Tensor tensor)
+    {
+        var count = tensor.numel();
+        if (count == 0)
+        {
+            return (0, 0);
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var rows = tensor.dim() == 0 ? 1 : tensor.shape[0];
+        var columns = count / rows;
+        var type = tensor.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var matrix = tensor.detach().reshape(rows, columns).to(type);
+        var p = Probe(columns, 0.7, 0.1, type, tensor.device);
+        var q = Probe(rows, 1.3, 0.2, ScalarType.Float64, tensor.device);
+        var value = (matrix.mv(p).to(ScalarType.Float64) * q).sum().item<double>();
+        var bound = q.norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * matrix.to(ScalarType.Float64).norm().item<double>();
+        return (value, bound);
+    }
+
+    private static (double Value, double Bound) ProbePolarFactor(VectorFitLinear layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        var type = layer.U.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var q = Probe(layer.out_features, 1.3, 0.2, type, layer.U.device);
+        var p = Probe(layer.in_features, 0.7, 0.1, type, layer.V.device);
+        var left = layer.U.to(type).t().mv(q).to(ScalarType.Float64);
+        var right = layer.V.to(type).t().mv(p).to(ScalarType.Float64);
+        var value = (left * right).sum().item<double>();
+        var bound = q.to(ScalarType.Float64).norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * Math.Sqrt(layer.Rank);
+        return (value, bound);
+    }
+
+    // cos(a·i + b): deterministic, dense and of mixed sign, so no weight pattern is invisible to it.
+    private static Tensor Probe(long length, double a, double b, ScalarType type, Device device)
+        => torch.arange(length, dtype: ScalarType.Float64, device: device).mul(a).add(b).cos().to(type);
+}

@@ -1,0 +1,324 @@
+using System.Reflection;
+using System.Text.Json;
+using TorchSharp;
+using VectorFit.Serialization;
+using static TorchSharp.torch;
+
+namespace VectorFit.Adapters;
+
+/// <summary>
+/// Adapter files: only what was trained (every trained σ and b of the adapted layers, and the tensors of the
+/// fully trained modules, under their <c>state_dict</c> keys) in a safetensors file, with a JSON record of the
+/// configuration, the layers, the AVF schedule, the library version, a fingerprint of the base model and a
+/// checksum of every tensor.
+/// </summary>
+/// <remarks>
+/// To reuse an adapter: build a fresh copy of the same base model, apply the same surgery
+/// (<see cref="AdapterInfo.ToSurgeryConfig"/> rebuilds it from the file), then <see cref="Load"/>. Loading checks
+/// everything (format, checksums, layers, keys, shapes, dtypes, base model) before it copies anything, so on any
+/// error the model is unchanged.
+/// </remarks>
+public static class VectorFitAdapter
+{
+    /// <summary>The value of the <c>format</c> metadata key of adapter files.</summary>
+    public const string FormatName = "vectorfit-adapter";
+
+    /// <summary>The adapter format version this library writes and reads.</summary>
+    public const int FormatVersion = 1;
+
+    private const string FormatKey = "format";
+    private const string DocumentKey = "vectorfit";
+
+    /// <summary>Saves the trained vectors and fully trained modules of <paramref name="model"/>, atomically.</summary>
+    /// <param name="model">The adapted model.</param>
+    /// <param name="report">The report <see cref="ModelSurgery.Apply"/> returned for this model.</param>
+    /// <param name="path">The file to create or replace (conventionally <c>*.safetensors</c>); its folder must exist.</param>
+    /// <param name="avf">The AVF schedule used in training, recorded for reference; <c>null</c> for none.</param>
+    /// <exception cref="InvalidOperationException">The report does not describe the model's adapted layers.</exception>
+    public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avf = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+
+        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var layerNames = layers.Select(l => l.Name).ToList();
+        if (!layerNames.SequenceEqual(report.Layers.Select(l => l.Name)))
+        {
+            throw new InvalidOperationException(
+                $"The report lists {report.Layers.Count} adapted layers ({NameMatch.Sample(report.Layers.Select(l => l.Name).ToList())}) but the model holds " +
+                $"{layers.Count} ({NameMatch.Sample(layerNames)}). Pass the report ModelSurgery.Apply returned for this model.");
+        }
+
+        var state = model.state_dict();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (var key in ExpectedLayerKeys(report.Layers))
+        {
+            tensors.Add(new(key, state.TryGetValue(key, out var t)
+                ? t
+                : throw new InvalidOperationException($"The model's state_dict has no '{key}', which the report says is trained.")));
+        }
+
+        foreach (var (name, module) in report.ModulesToSave.Zip(ModelSurgery.ModulesByName(model, report.ModulesToSave)))
+        {
+            tensors.AddRange(module.state_dict().Select(kv => new KeyValuePair<string, Tensor>($"{name}.{kv.Key}", kv.Value)));
+        }
+
+        var config = report.Config;
+        var document = new AdapterDocument
+        {
+            Adapter = new AdapterInfo
+            {
+                FormatVersion = FormatVersion,
+                LibraryVersion = LibraryVersion,
+                Method = config.Method,
+                Variant = config.Variant,
+                UsesAvf = config.Variant.UsesAvf(),
+                Preset = config.Preset?.Name,
+                TargetNames = config.TargetNames,
+                TargetSuffixes = config.TargetSuffixes,
+                TargetPatterns = config.TargetPatterns,
+                UsedPredicate = config.TargetPredicate is not null,
+                AddBias = config.AddBias,
+                ModulesToSave = report.ModulesToSave,
+                Avf = avf,
+                Layers = report.Layers,
+                TensorNames = tensors.Select(t => t.Key).ToList(),
+            },
+            BaseModel = BaseModelFingerprint.Compute(model, layers, report.ModulesToSave),
+            TensorSha256 = tensors.ToDictionary(t => t.Key, t => SafetensorsWriter.Sha256(t.Value), StringComparer.Ordinal),
+        };
+
+        var metadata = new Dictionary<string, string> { [FormatKey] = FormatName, [DocumentKey] = document.ToJson() };
+        SafetensorsWriter.Save(path, tensors, metadata);
+    }
+
+    /// <summary>Reads the configuration recorded in an adapter file, without loading its tensors.</summary>
+    /// <param name="path">An adapter file.</param>
+    /// <returns>The recorded configuration and layers.</returns>
+    /// <exception cref="AdapterFormatException">The file is truncated, corrupt or not a VectorFit adapter.</exception>
+    public static AdapterInfo ReadInfo(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var reader = OpenAdapter(path);
+        return ReadDocument(reader).Adapter;
+    }
+
+    /// <summary>
+    /// Loads an adapter into a model that was adapted with the same surgery: checks the file and the model
+    /// completely, then copies each tensor into the model (<c>copy_</c> under <c>no_grad</c>).
+    /// </summary>
+    /// <param name="model">A freshly adapted copy of the adapter's base model.</param>
+    /// <param name="path">The adapter file.</param>
+    /// <returns>The configuration recorded in the file.</returns>
+    /// <exception cref="AdapterFormatException">The file is truncated, corrupt (a checksum failed) or not a VectorFit adapter. The model is unchanged.</exception>
+    /// <exception cref="AdapterMismatchException">The adapted layers, keys, shapes or dtypes differ, or the base model is a different one. The model is unchanged.</exception>
+    public static AdapterInfo Load(nn.Module model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var reader = OpenAdapter(path);
+        var document = ReadDocument(reader);
+        var info = document.Adapter;
+
+        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var problems = CompareLayers(info.Layers, layers);
+        if (problems.Count > 0)
+        {
+            throw Mismatch(path, "its adapted layers do not match the model's", problems,
+                "Apply the surgery the adapter was made with to a fresh copy of its base model first: ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
+        }
+
+        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave));
+        if (fingerprint.Count > 0)
+        {
+            throw Mismatch(path, "the model is not the base model the adapter was trained on", fingerprint,
+                "Load the adapter onto a copy of the same base checkpoint (same weights, dtype and architecture).");
+        }
+
+        var state = model.state_dict();
+        var keyProblems = CompareKeys(reader, info, state);
+        if (keyProblems.Count > 0)
+        {
+            throw Mismatch(path, "its tensors do not fit the model's state_dict", keyProblems,
+                "Adapt the model with the adapter's config (same variant, AddBias and ModulesToSave) and the same dtype.");
+        }
+
+        var loaded = ReadVerified(reader, document);
+        try
+        {
+            using var noGrad = torch.no_grad();
+            foreach (var (key, tensor) in loaded)
+            {
+                state[key].copy_(tensor);
+            }
+        }
+        finally
+        {
+            foreach (var tensor in loaded.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+
+        return info;
+    }
+
+    private static string LibraryVersion =>
+        typeof(VectorFitAdapter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(VectorFitAdapter).Assembly.GetName().Version?.ToString()
+        ?? "unknown";
+
+    private static IEnumerable<string> ExpectedLayerKeys(IEnumerable<AdaptedLayerInfo> layers)
+    {
+        foreach (var layer in layers)
+        {
+            if (layer.TrainSigma)
+            {
+                yield return $"{layer.Name}.sigma";
+            }
+
+            if (layer.TrainBias)
+            {
+                yield return $"{layer.Name}.bias";
+            }
+        }
+    }
+
+    private static SafetensorsReader OpenAdapter(string path)
+    {
+        try
+        {
+            return SafetensorsReader.Open(path);
+        }
+        catch (SafetensorsFormatException e)
+        {
+            throw new AdapterFormatException($"'{path}' is not a readable adapter: {e.Message}", e);
+        }
+    }
+
+    private static AdapterDocument ReadDocument(SafetensorsReader reader)
+    {
+        if (!reader.Metadata.TryGetValue(FormatKey, out var format) || format != FormatName || !reader.Metadata.TryGetValue(DocumentKey, out var json))
+        {
+            throw new AdapterFormatException(
+                $"'{reader.Path}' is a safetensors file but not a VectorFit adapter (its metadata has no '{FormatKey}: {FormatName}' and '{DocumentKey}' entries). " +
+                "Use SafetensorsReader to read plain checkpoints.");
+        }
+
+        AdapterDocument document;
+        try
+        {
+            document = AdapterDocument.FromJson(json);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+        {
+            throw new AdapterFormatException($"'{reader.Path}' has a corrupt adapter record: {e.Message}", e);
+        }
+
+        if (document.Adapter.FormatVersion != FormatVersion)
+        {
+            throw new AdapterFormatException(
+                $"'{reader.Path}' is adapter format version {document.Adapter.FormatVersion} (written by VectorFit {document.Adapter.LibraryVersion}); this library reads version {FormatVersion}. Use a matching VectorFit version.");
+        }
+
+        var recorded = document.TensorSha256.Keys.Order(StringComparer.Ordinal);
+        var present = reader.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal);
+        var expected = ExpectedLayerKeys(document.Adapter.Layers).ToList();
+        if (!recorded.SequenceEqual(present) || expected.Any(k => !document.TensorSha256.ContainsKey(k)))
+        {
+            throw new AdapterFormatException(
+                $"'{reader.Path}' is corrupt: its tensors ({reader.Tensors.Count}) do not match its own record ({document.TensorSha256.Count} checksums, {expected.Count} layer vectors).");
+        }
+
+        return document;
+    }
+
+    private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers)
+    {
+        var problems = new List<string>();
+        var byName = layers.ToDictionary(l => l.Name, l => l.Layer, StringComparer.Ordinal);
+        foreach (var info in recorded)
+        {
+            if (!byName.Remove(info.Name, out var layer))
+            {
+                problems.Add($"'{info.Name}' is an adapted layer in the adapter but not a VectorFitLinear in the model");
+            }
+            else if (layer.in_features != info.InFeatures || layer.out_features != info.OutFeatures || layer.Rank != info.Rank)
+            {
+                problems.Add($"'{info.Name}' is {layer.in_features}->{layer.out_features} (r={layer.Rank}) in the model but {info.InFeatures}->{info.OutFeatures} (r={info.Rank}) in the adapter");
+            }
+            else if (info.HasBias && layer.bias is null)
+            {
+                problems.Add($"'{info.Name}' has a bias in the adapter but none in the model (was the surgery run without AddBias?)");
+            }
+        }
+
+        problems.AddRange(byName.Keys.Select(name => $"the model's VectorFitLinear '{name}' is not in the adapter"));
+        return problems;
+    }
+
+    private static List<string> CompareKeys(SafetensorsReader reader, AdapterInfo info, Dictionary<string, Tensor> state)
+    {
+        var problems = new List<string>();
+        foreach (var entry in reader.Tensors)
+        {
+            if (!state.TryGetValue(entry.Name, out var target))
+            {
+                problems.Add($"the model's state_dict has no key '{entry.Name}'");
+            }
+            else if (entry.ScalarType != target.dtype || !entry.Shape.SequenceEqual(target.shape))
+            {
+                problems.Add($"'{entry.Name}' is {entry.DType} [{string.Join(", ", entry.Shape)}] in the adapter but {target.dtype} [{string.Join(", ", target.shape)}] in the model");
+            }
+        }
+
+        foreach (var module in info.ModulesToSave)
+        {
+            var missing = state.Keys.Where(k => NameMatch.IsWithin(k, module) && !reader.Contains(k)).ToList();
+            if (missing.Count > 0)
+            {
+                problems.Add($"the model's '{module}' has tensors the adapter does not: {NameMatch.Sample(missing)}");
+            }
+        }
+
+        return problems;
+    }
+
+    private static Dictionary<string, Tensor> ReadVerified(SafetensorsReader reader, AdapterDocument document)
+    {
+        Dictionary<string, Tensor> loaded;
+        try
+        {
+            loaded = reader.ReadAll();
+        }
+        catch (SafetensorsFormatException e)
+        {
+            throw new AdapterFormatException($"'{reader.Path}' could not be read: {e.Message}", e);
+        }
+
+        foreach (var (key, tensor) in loaded)
+        {
+            if (SafetensorsWriter.Sha256(tensor) != document.TensorSha256[key])
+            {
+                foreach (var t in loaded.Values)
+                {
+                    t.Dispose();
+                }
+
+                throw new AdapterFormatException($"'{reader.Path}' is corrupt: the bytes of tensor '{key}' do not match their recorded SHA-256 checksum. Save the adapter again.");
+            }
+        }
+
+        return loaded;
+    }
+
+    private static AdapterMismatchException Mismatch(string path, string what, List<string> problems, string fix)
+    {
+        var shown = string.Join(Environment.NewLine, problems.Take(10).Select(p => "  " + p));
+        var more = problems.Count > 10 ? $"{Environment.NewLine}  … and {problems.Count - 10} more" : string.Empty;
+        return new AdapterMismatchException(
+            $"Cannot load adapter '{path}': {what} ({problems.Count} difference(s)); the model was not changed. {fix}{Environment.NewLine}{shown}{more}",
+            problems);
+    }
+}

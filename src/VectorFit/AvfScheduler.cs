@@ -1,0 +1,270 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace VectorFit;
+
+/// <summary>
+/// Adaptive Vector Freezing (method §3, paper §3.2): tracks every trainable σ and b of the given
+/// <see cref="VectorFitLinear"/> layers and, at the scheduled AVF steps, freezes the <c>k</c> vectors that
+/// have trained the most so that the others get the updates.
+/// </summary>
+/// <remarks>
+/// Call <see cref="Step"/> once per optimizer step, after <c>optimizer.step()</c>; steps are counted from 1,
+/// so the n-th call is step n. At an AVF step <c>t = t_i + j·t_f</c> (<c>j &lt; n_f</c>):
+/// <list type="number">
+/// <item>training strength <c>S_v(t) = ‖v_0 − v_t‖₁ / dim(v)</c> for every vector;</item>
+/// <item><c>S'_v ← β·S'_v + (1 − β)·S_v(t)</c>, with <c>S'</c> starting at 0 and updated only at AVF steps (Decided 1);</item>
+/// <item>the frozen set becomes the <c>k</c> largest <c>S'</c>, ties to the earlier vector (Decided 2, 6): these get
+/// <c>requires_grad = false</c> and <c>grad = null</c>, so SGD-momentum, Adam and AdamW skip them and they do not
+/// move at all while frozen, their optimizer state kept (Decided 4); the others get <c>requires_grad = true</c>.</item>
+/// </list>
+/// After the <c>n_f</c>-th AVF step the last frozen set stays frozen (Decided 3). Vectors a layer does not train
+/// (<see cref="VectorFitLinearOptions.TrainSigma"/> / <see cref="VectorFitLinearOptions.TrainBias"/> false), and
+/// everything that is not a VectorFit vector (the task head, Decided 5), are never part of AVF.
+/// </remarks>
+public sealed class AvfScheduler
+{
+    private readonly List<AvfVector> _vectors;
+    private long _stepCount;
+
+    /// <summary>Tracks the σ and b of <paramref name="layers"/> (in the given order, which breaks ties), snapshotting their current values as <c>v_0</c>.</summary>
+    /// <param name="layers">The adapted layers with their names in the model, e.g. from <c>model.named_modules()</c>. Construct the scheduler before the first optimizer step.</param>
+    /// <param name="options">The schedule; validated here.</param>
+    /// <exception cref="ArgumentException">Invalid options, a null, repeated or unnamed layer, or <c>K</c> above the number of trainable vectors.</exception>
+    public AvfScheduler(IEnumerable<(string name, VectorFitLinear layer)> layers, AvfOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var list = layers.ToList();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, layer) in list)
+        {
+            if (name is null || layer is null)
+            {
+                throw new ArgumentException("Every layer needs a name and a VectorFitLinear; got a null entry. Pass (name, layer) pairs from model.named_modules().", nameof(layers));
+            }
+
+            if (!names.Add(name) || !seen.Add(layer))
+            {
+                throw new ArgumentException($"The layer '{name}' is listed twice (same name or same module); each adapted layer must appear once.", nameof(layers));
+            }
+        }
+
+        _vectors = new List<AvfVector>();
+        foreach (var (name, layer) in list)
+        {
+            if (layer.Options.TrainSigma)
+            {
+                _vectors.Add(new AvfVector(_vectors.Count, name, layer, AvfVectorKind.Sigma, ReadVector(layer.sigma)));
+            }
+
+            if (layer.Options.TrainBias && layer.bias is { } bias)
+            {
+                _vectors.Add(new AvfVector(_vectors.Count, name, layer, AvfVectorKind.Bias, ReadVector(bias)));
+            }
+        }
+
+        if (options.Enabled && options.K > _vectors.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.K,
+                $"K must be between 0 and {_vectors.Count} (the number of trainable vectors), got {options.K}. Lower K or adapt more layers.");
+        }
+
+        Options = options;
+    }
+
+    /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
+    /// <param name="model">The adapted model (the root itself counts when it is a VectorFitLinear, with the name "").</param>
+    /// <param name="options">The schedule.</param>
+    /// <returns>A scheduler over all VectorFit vectors of the model.</returns>
+    public static AvfScheduler FromModel(nn.Module model, AvfOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var layers = new List<(string, VectorFitLinear)>();
+        if (model is VectorFitLinear root)
+        {
+            layers.Add((string.Empty, root));
+        }
+
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (module is VectorFitLinear layer)
+            {
+                layers.Add((name, layer));
+            }
+        }
+
+        return new AvfScheduler(layers, options);
+    }
+
+    /// <summary>The schedule.</summary>
+    public AvfOptions Options { get; }
+
+    /// <summary>Every tracked vector, in tie-break order, with its smoothed strength and frozen flag.</summary>
+    public IReadOnlyList<AvfVector> Vectors => _vectors;
+
+    /// <summary>The vectors frozen now, in vector order.</summary>
+    public IReadOnlyList<AvfVector> FrozenSet => _vectors.Where(v => v.IsFrozen).ToList();
+
+    /// <summary>Optimizer steps counted so far (the number of <see cref="Step"/> calls, or the restored count).</summary>
+    public long StepCount => _stepCount;
+
+    /// <summary>AVF steps taken so far (0 to <c>n_f</c>).</summary>
+    public int AvfStepsTaken => !Options.Enabled || _stepCount < Options.InitialStep
+        ? 0
+        : (int)Math.Min(Options.AvfSteps, ((_stepCount - Options.InitialStep) / Options.Interval) + 1);
+
+    /// <summary>The step number of the next AVF step, or <c>null</c> when none is left.</summary>
+    public long? NextAvfStep => AvfStepsTaken < Options.AvfSteps ? Options.InitialStep + (AvfStepsTaken * Options.Interval) : null;
+
+    /// <summary>Counts one optimizer step; at an AVF step, updates the smoothed strengths and the frozen set.</summary>
+    /// <returns><c>true</c> when this step was an AVF step.</returns>
+    /// <exception cref="InvalidOperationException">A vector's training strength is not finite (training has diverged); nothing is changed but the step count.</exception>
+    public bool Step()
+    {
+        _stepCount++;
+        if (!Options.IsAvfStep(_stepCount))
+        {
+            return false;
+        }
+
+        var strengths = TrainingStrength();
+        for (var i = 0; i < _vectors.Count; i++)
+        {
+            if (!double.IsFinite(strengths[i]))
+            {
+                throw new InvalidOperationException(
+                    $"AVF step {_stepCount}: the training strength of '{_vectors[i].Name}' is {strengths[i]}, so training has diverged. Lower the learning rate or restore a checkpoint.");
+            }
+        }
+
+        for (var i = 0; i < _vectors.Count; i++)
+        {
+            _vectors[i].SmoothedStrength = (Options.Beta * _vectors[i].SmoothedStrength) + ((1 - Options.Beta) * strengths[i]);
+        }
+
+        // OrderBy is stable, so equal S' keep vector order (Decided 6).
+        var frozen = _vectors.OrderByDescending(v => v.SmoothedStrength).Take(Options.K).ToHashSet();
+        foreach (var vector in _vectors)
+        {
+            SetFrozen(vector, frozen.Contains(vector));
+        }
+
+        return true;
+    }
+
+    /// <summary>The training strength of every vector now, <c>S_v(t) = ‖v_0 − v_t‖₁ / dim(v)</c>, in vector order.</summary>
+    /// <returns>One value per entry of <see cref="Vectors"/>, computed in float64.</returns>
+    /// <remarks>Method §3. Unlike <see cref="AvfVector.SmoothedStrength"/>, this is not smoothed and not tied to AVF steps.</remarks>
+    public IReadOnlyList<double> TrainingStrength() => _vectors.Select(TrainingStrength).ToArray();
+
+    /// <summary>The training strength of one vector now, <c>‖v_0 − v_t‖₁ / dim(v)</c>.</summary>
+    /// <param name="vector">One of <see cref="Vectors"/>.</param>
+    /// <returns>The mean absolute change since <c>v_0</c>.</returns>
+    /// <exception cref="ArgumentException">The vector does not belong to this scheduler.</exception>
+    public double TrainingStrength(AvfVector vector)
+    {
+        ArgumentNullException.ThrowIfNull(vector);
+        if (vector.Index >= _vectors.Count || !ReferenceEquals(_vectors[vector.Index], vector))
+        {
+            throw new ArgumentException($"The vector '{vector.Name}' belongs to another AvfScheduler; pass one of this scheduler's Vectors.", nameof(vector));
+        }
+
+        var current = ReadVector(vector.Parameter);
+        var initial = vector.Initial;
+        if (current.Length != initial.Length)
+        {
+            throw new InvalidOperationException($"'{vector.Name}' has {current.Length} values but had {initial.Length} when AVF started; the layer was replaced.");
+        }
+
+        var sum = 0.0;
+        for (var i = 0; i < current.Length; i++)
+        {
+            sum += Math.Abs(initial[i] - current[i]);
+        }
+
+        return current.Length == 0 ? 0 : sum / current.Length;
+    }
+
+    /// <summary>A copy of the scheduler's state, for checkpoints (see <see cref="AvfState.ToTensors"/>).</summary>
+    /// <returns>The step count, schedule, and per vector the smoothed strength, frozen flag and initial value.</returns>
+    public AvfState GetState()
+        => new(_stepCount, Options, _vectors.Select(v => new AvfVectorState(v.Name, v.Index, v.SmoothedStrength, v.IsFrozen, v.Initial.ToArray())).ToList());
+
+    /// <summary>Restores a state from <see cref="GetState"/> and re-applies its frozen set to the parameters.</summary>
+    /// <param name="state">A state saved from a scheduler over the same layers with the same schedule.</param>
+    /// <exception cref="ArgumentException">The state's schedule, vectors or sizes differ from this scheduler's; nothing is changed.</exception>
+    public void LoadState(AvfState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Options != Options)
+        {
+            throw new ArgumentException($"The state was saved with {state.Options} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));
+        }
+
+        if (state.StepCount < 0 || state.Vectors.Count != _vectors.Count)
+        {
+            throw new ArgumentException($"The state has step {state.StepCount} and {state.Vectors.Count} vectors; this scheduler tracks {_vectors.Count} (steps cannot be negative). Load it onto the same adapted model.", nameof(state));
+        }
+
+        var frozenCount = 0;
+        for (var i = 0; i < _vectors.Count; i++)
+        {
+            var saved = state.Vectors[i];
+            var vector = _vectors[i];
+            if (saved.Name != vector.Name || saved.Index != i || saved.Initial.Count != vector.Length)
+            {
+                throw new ArgumentException($"State vector {i} is '{saved.Name}' with {saved.Initial.Count} values, but this scheduler's vector {i} is '{vector.Name}' with {vector.Length}. Load it onto the same adapted model, adapted with the same options.", nameof(state));
+            }
+
+            if (!double.IsFinite(saved.SmoothedStrength) || saved.SmoothedStrength < 0 || saved.Initial.Any(x => !double.IsFinite(x)))
+            {
+                throw new ArgumentException($"State vector '{saved.Name}' holds a smoothed strength of {saved.SmoothedStrength} or a non-finite initial value; strengths are finite and non-negative. The state is corrupt.", nameof(state));
+            }
+
+            frozenCount += saved.IsFrozen ? 1 : 0;
+        }
+
+        if (frozenCount > Options.K || (frozenCount > 0 && !Options.Enabled))
+        {
+            throw new ArgumentException($"The state freezes {frozenCount} vectors but the schedule freezes at most {(Options.Enabled ? Options.K : 0)}; the state is corrupt.", nameof(state));
+        }
+
+        _stepCount = state.StepCount;
+        for (var i = 0; i < _vectors.Count; i++)
+        {
+            var saved = state.Vectors[i];
+            _vectors[i].SmoothedStrength = saved.SmoothedStrength;
+            _vectors[i].Initial = saved.Initial.ToArray();
+            SetFrozen(_vectors[i], saved.IsFrozen);
+        }
+    }
+
+    private static void SetFrozen(AvfVector vector, bool frozen)
+    {
+        var parameter = vector.Parameter;
+        if (frozen)
+        {
+            // Both are needed: with a gradient tensor left in place, SGD-momentum, Adam and AdamW keep
+            // moving the parameter (facts #5); with grad null they skip it and keep its state.
+            parameter.requires_grad = false;
+            parameter.grad = null;
+        }
+        else
+        {
+            parameter.requires_grad = true;
+        }
+
+        vector.IsFrozen = frozen;
+    }
+
+    private static double[] ReadVector(Tensor parameter)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var cpu = parameter.detach().to(ScalarType.Float64, new Device(DeviceType.CPU));
+        return cpu.data<double>().ToArray();
+    }
+}

@@ -1,0 +1,157 @@
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace VectorFit.Serialization;
+
+/// <summary>
+/// Writes tensors to a safetensors file: an 8-byte little-endian header length, a space-padded UTF-8 JSON
+/// header (with an optional <c>__metadata__</c> string map), then each tensor's bytes in the given order.
+/// </summary>
+/// <remarks>
+/// The write is atomic (a temporary file in the same folder, flushed, then moved over the target). Tensors on
+/// any device and of any layout are accepted: each is copied to the CPU and made contiguous one at a time
+/// while writing, so only one tensor's host copy exists at once. Supported dtypes: <see cref="SafetensorsDType.Supported"/>.
+/// </remarks>
+public static class SafetensorsWriter
+{
+    private const int CopyBufferSize = 1 << 20;
+
+    /// <summary>Writes <paramref name="tensors"/> (in order) and <paramref name="metadata"/> to <paramref name="path"/>, atomically.</summary>
+    /// <param name="path">The file to create or replace; its folder must exist.</param>
+    /// <param name="tensors">Name and tensor pairs; names must be unique, non-empty and not <c>__metadata__</c>.</param>
+    /// <param name="metadata">String pairs for the header's <c>__metadata__</c>; <c>null</c> for none.</param>
+    /// <exception cref="ArgumentException">A name is empty, repeated or reserved, a tensor is null or disposed, or a dtype is not supported. Nothing is written.</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(tensors);
+        SafetensorsReader.RequireLittleEndian();
+        var entries = Validate(tensors, metadata);
+        var header = BuildHeader(entries, metadata);
+
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> length = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var (_, tensor, _) in entries)
+            {
+                WriteBytes(tensor, stream);
+            }
+        });
+    }
+
+    /// <summary>Copies the raw bytes of <paramref name="tensor"/> (any device, any layout) into <paramref name="stream"/>.</summary>
+    internal static void WriteBytes(Tensor tensor, Stream stream)
+    {
+        if (tensor.numel() == 0)
+        {
+            return;
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var host = tensor.detach().cpu().contiguous();
+        host.WriteBytesToStream(stream, CopyBufferSize);
+    }
+
+    /// <summary>The SHA-256 (lowercase hex) of the raw bytes of <paramref name="tensor"/>.</summary>
+    internal static string Sha256(Tensor tensor)
+    {
+        using var hashing = new HashingStream();
+        WriteBytes(tensor, hashing);
+        return hashing.HexDigest();
+    }
+
+    private static List<(string Name, Tensor Tensor, string DType)> Validate(
+        IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var entries = new List<(string, Tensor, string)>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+        {
+            if (string.IsNullOrEmpty(name) || name == SafetensorsHeader.MetadataKey)
+            {
+                throw new ArgumentException($"Tensor names must be non-empty and not '{SafetensorsHeader.MetadataKey}', got '{name}'.", nameof(tensors));
+            }
+
+            if (!names.Add(name))
+            {
+                throw new ArgumentException($"The tensor name '{name}' appears twice; names in a safetensors file are unique.", nameof(tensors));
+            }
+
+            if (tensor is null || tensor.IsInvalid)
+            {
+                throw new ArgumentException($"Tensor '{name}' is null or disposed.", nameof(tensors));
+            }
+
+            entries.Add((name, tensor, SafetensorsDType.FromScalarType(tensor.dtype)));
+        }
+
+        if (metadata is not null)
+        {
+            foreach (var (key, value) in metadata)
+            {
+                if (key is null || value is null)
+                {
+                    throw new ArgumentException("Metadata keys and values must not be null.", nameof(metadata));
+                }
+            }
+        }
+
+        return entries;
+    }
+
+    private static byte[] BuildHeader(List<(string Name, Tensor Tensor, string DType)> entries, IReadOnlyDictionary<string, string>? metadata)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                json.WriteStartObject(SafetensorsHeader.MetadataKey);
+                foreach (var (key, value) in metadata)
+                {
+                    json.WriteString(key, value);
+                }
+
+                json.WriteEndObject();
+            }
+
+            long offset = 0;
+            foreach (var (name, tensor, dtype) in entries)
+            {
+                var length = checked(tensor.numel() * SafetensorsDType.ElementSize(dtype)!.Value);
+                json.WriteStartObject(name);
+                json.WriteString("dtype", dtype);
+                json.WriteStartArray("shape");
+                foreach (var d in tensor.shape)
+                {
+                    json.WriteNumberValue(d);
+                }
+
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + length);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += length;
+            }
+
+            json.WriteEndObject();
+        }
+
+        // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
+        var padding = (int)((8 - ((buffer.Length + 8) % 8)) % 8);
+        for (var i = 0; i < padding; i++)
+        {
+            buffer.WriteByte((byte)' ');
+        }
+
+        return buffer.ToArray();
+    }
+}

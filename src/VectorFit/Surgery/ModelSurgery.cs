@@ -1,0 +1,228 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace VectorFit;
+
+/// <summary>
+/// Turns the selected <c>Linear</c> layers of any TorchSharp model into <see cref="VectorFitLinear"/> layers
+/// in place, freezes everything but the trained vectors and the fully trained modules, and merges adapted
+/// models back to plain <c>Linear</c> layers.
+/// </summary>
+/// <remarks>
+/// Surgery is all-or-nothing: every selector, every module to save and every replacement is checked before
+/// anything changes, and the new layers are all built before any is put in place. After it, <c>forward</c>,
+/// <c>named_modules</c>, <c>named_parameters</c> and <c>state_dict</c> all see the new layers. Replaced
+/// layers are not disposed (their tensors may be shared, e.g. tied weights); the garbage collector frees them.
+/// Re-registering a child moves it to the end of its parent's child order.
+/// </remarks>
+public static class ModelSurgery
+{
+    /// <summary>
+    /// Replaces the layers <paramref name="config"/> selects with <see cref="VectorFitLinear"/> layers, then sets
+    /// <c>requires_grad</c> so that only the trained σ and b vectors and the modules in
+    /// <see cref="VectorFitConfig.ModulesToSave"/> train (every other gradient is cleared).
+    /// </summary>
+    /// <param name="model">The model to adapt, changed in place.</param>
+    /// <param name="config">What to adapt and train; validated here.</param>
+    /// <returns>The adapted layers and the parameter counts (print it for PEFT's summary line).</returns>
+    /// <exception cref="ArgumentException">
+    /// The config is invalid; a selector or module to save matched nothing; a layer cannot be replaced where it is held
+    /// (e.g. a field typed <c>Linear</c>; the message names the field, its type and the fix); or a weight is not finite.
+    /// The model is unchanged.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The model already holds VectorFit layers (surgery never wraps twice). The model is unchanged.</exception>
+    public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+
+        var plan = SurgeryPlanner.Plan(model, config);
+        var baseParameters = CountParameters(model.named_parameters(), _ => true);
+        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config.Method), (layer, e) =>
+            new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
+
+        for (var i = 0; i < plan.Layers.Count; i++)
+        {
+            foreach (var slot in plan.Layers[i].Slots)
+            {
+                slot.Apply(created[i]);
+            }
+        }
+
+        var savedModules = ModulesByName(model, plan.ModulesToSave);
+        Freeze(model, created, savedModules);
+
+        var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
+        var frozenWeights = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
+        var saveParameters = CountParameters(savedModules.SelectMany(m => m.named_parameters()), _ => true);
+        return new SurgeryReport(
+            config,
+            infos,
+            plan.ModulesToSave,
+            plan.Unmatched,
+            baseParameters,
+            CountParameters(model.named_parameters(), _ => true) + frozenWeights,
+            CountParameters(model.named_parameters(), p => p.requires_grad),
+            saveParameters);
+    }
+
+    /// <summary>
+    /// Merges every <see cref="VectorFitLinear"/> of <paramref name="model"/> back into a plain <c>Linear</c>
+    /// (<see cref="VectorFitLinear.ToLinear"/>, <c>W = U·diag(σ)·Vᵀ</c>), in place, like PEFT's <c>merge_and_unload</c>.
+    /// </summary>
+    /// <param name="model">An adapted model.</param>
+    /// <returns>The names of the merged layers, in <c>named_modules()</c> order.</returns>
+    /// <exception cref="InvalidOperationException">The model holds no VectorFit layer (already merged?), or a merged weight is not finite. The model is unchanged.</exception>
+    /// <exception cref="ArgumentException">A layer is held where a <c>Linear</c> cannot go (e.g. a field typed <c>VectorFitLinear</c>). The model is unchanged.</exception>
+    /// <remarks>The merged layers are new, trainable <c>Linear</c>s; the VectorFit layers are not disposed.</remarks>
+    public static IReadOnlyList<string> MergeAndUnload(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model is VectorFitLinear)
+        {
+            throw new ArgumentException("The model itself is a VectorFitLinear, which has no parent to put a Linear in; call its ToLinear() instead.", nameof(model));
+        }
+
+        var occurrences = ModuleTree.Walk(model);
+        var layers = ModuleTree.Distinct<VectorFitLinear>(occurrences);
+        if (layers.Count == 0)
+        {
+            throw new InvalidOperationException("The model holds no VectorFitLinear layer to merge: it was merged already, or ModelSurgery.Apply was never called on it.");
+        }
+
+        var slots = layers.Select(l => occurrences.Where(o => ReferenceEquals(o.Module, l.Module))
+            .Select(o => ChildReplacer.Plan(o.Slot, l.Module, typeof(Linear))).ToList()).ToList();
+        var problems = slots.SelectMany(s => s).SelectMany(p => p.Problems).ToList();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Merge changed nothing: {problems.Count} layer(s) cannot be replaced in their parents.{Environment.NewLine}{string.Join(Environment.NewLine, problems)}",
+                nameof(model));
+        }
+
+        var merged = BuildAll(layers, l => l.Module.ToLinear(), (l, e) =>
+            new InvalidOperationException($"Merge changed nothing: cannot merge '{l.Name}': {e.Message}", e));
+        for (var i = 0; i < layers.Count; i++)
+        {
+            foreach (var slot in slots[i])
+            {
+                slot.Apply(merged[i]);
+            }
+        }
+
+        return layers.Select(l => l.Name).ToList();
+    }
+
+    /// <summary>Every <see cref="VectorFitLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
+    /// <param name="model">An adapted model.</param>
+    /// <returns>The named layers, e.g. to build an <see cref="AvfScheduler"/>.</returns>
+    public static IReadOnlyList<(string Name, VectorFitLinear Layer)> FindVectorFitLayers(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return ModuleTree.Distinct<VectorFitLinear>(ModuleTree.Walk(model));
+    }
+
+    /// <summary>Counts the elements of distinct parameters that satisfy <paramref name="filter"/>.</summary>
+    internal static long CountParameters(IEnumerable<(string name, Parameter parameter)> parameters, Func<Parameter, bool> filter)
+    {
+        var seen = new HashSet<IntPtr>();
+        long count = 0;
+        foreach (var (_, parameter) in parameters)
+        {
+            if (seen.Add(parameter.Handle) && filter(parameter))
+            {
+                count += parameter.numel();
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>The modules called <paramref name="names"/> (first registration of each).</summary>
+    internal static List<nn.Module> ModulesByName(nn.Module model, IReadOnlyList<string> names)
+    {
+        var byName = new Dictionary<string, nn.Module>(StringComparer.Ordinal);
+        foreach (var (name, module) in model.named_modules())
+        {
+            byName.TryAdd(name, module);
+        }
+
+        return names.Select(n => byName.TryGetValue(n, out var m)
+            ? m
+            : throw new InvalidOperationException($"The model has no module named '{n}'.")).ToList();
+    }
+
+    private static List<TOut> BuildAll<TIn, TOut>(IReadOnlyList<TIn> items, Func<TIn, TOut> build, Func<TIn, Exception, Exception> wrap)
+        where TOut : nn.Module
+    {
+        var built = new List<TOut>();
+        var current = default(TIn);
+        try
+        {
+            foreach (var item in items)
+            {
+                current = item;
+                built.Add(build(item));
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            DisposeAll(built);
+            throw wrap(current!, e);
+        }
+        catch
+        {
+            DisposeAll(built);
+            throw;
+        }
+
+        return built;
+    }
+
+    private static void DisposeAll<T>(List<T> modules)
+        where T : nn.Module
+    {
+        foreach (var module in modules)
+        {
+            module.Dispose();
+        }
+    }
+
+    private static void Freeze(nn.Module model, IReadOnlyList<VectorFitLinear> layers, IReadOnlyList<nn.Module> savedModules)
+    {
+        // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
+        foreach (var (_, parameter) in model.named_parameters())
+        {
+            SetTrainable(parameter, false);
+        }
+
+        foreach (var module in savedModules)
+        {
+            foreach (var (_, parameter) in module.named_parameters())
+            {
+                SetTrainable(parameter, true);
+            }
+        }
+
+        foreach (var layer in layers)
+        {
+            SetTrainable(layer.sigma, layer.Options.TrainSigma);
+            if (layer.bias is { } bias)
+            {
+                SetTrainable(bias, layer.Options.TrainBias);
+            }
+        }
+    }
+
+    private static void SetTrainable(Parameter parameter, bool trainable)
+    {
+        parameter.requires_grad = trainable;
+        if (!trainable && parameter.grad is { } grad)
+        {
+            parameter.grad = null;
+            grad.Dispose();
+        }
+    }
+}

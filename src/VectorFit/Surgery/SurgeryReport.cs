@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Text;
+
+namespace VectorFit;
+
+/// <summary>
+/// What <see cref="ModelSurgery.Apply"/> did: the adapted layers, the fully trained modules, and the
+/// parameter counts; <see cref="ToString"/> prints them like PEFT's <c>print_trainable_parameters</c>.
+/// </summary>
+/// <remarks>
+/// <see cref="AllParameters"/> counts the base model once (each adapted layer's frozen <c>W₀</c> is held as the
+/// buffers <c>U</c>, <c>V</c> but counted as its <c>d_out·d_in</c> weights) plus the σ vectors and any biases the
+/// surgery created, as PEFT counts the base model plus the adapter. For DeBERTaV3-base with the default variant,
+/// <see cref="AdapterParameters"/> is 138,240 (method §1), about 0.08% of <see cref="AllParameters"/>.
+/// </remarks>
+public sealed class SurgeryReport
+{
+    internal SurgeryReport(
+        VectorFitConfig config,
+        IReadOnlyList<AdaptedLayerInfo> layers,
+        IReadOnlyList<string> modulesToSave,
+        IReadOnlyList<string> unmatchedTargets,
+        long baseParameters,
+        long allParameters,
+        long trainableParameters,
+        long modulesToSaveParameters)
+    {
+        Config = config;
+        Layers = layers;
+        ModulesToSave = modulesToSave;
+        UnmatchedTargets = unmatchedTargets;
+        BaseParameters = baseParameters;
+        AllParameters = allParameters;
+        TrainableParameters = trainableParameters;
+        ModulesToSaveParameters = modulesToSaveParameters;
+    }
+
+    /// <summary>The configuration the surgery applied.</summary>
+    public VectorFitConfig Config { get; }
+
+    /// <summary>The method applied.</summary>
+    public AdaptationMethod Method => Config.Method;
+
+    /// <summary>The ablation variant applied.</summary>
+    public VectorFitVariant Variant => Config.Variant;
+
+    /// <summary>Whether the variant trains with Adaptive Vector Freezing (build an <see cref="AvfScheduler"/>).</summary>
+    public bool UsesAvf => Config.Variant.UsesAvf();
+
+    /// <summary>The adapted layers, in <c>named_modules()</c> order.</summary>
+    public IReadOnlyList<AdaptedLayerInfo> Layers { get; }
+
+    /// <summary>The full names of the modules trained fully (resolved from <see cref="VectorFitConfig.ModulesToSave"/>).</summary>
+    public IReadOnlyList<string> ModulesToSave { get; }
+
+    /// <summary>Selectors that matched no layer (only when <see cref="VectorFitConfig.AllowUnmatchedTargets"/> is set, and unmatched preset suffixes).</summary>
+    public IReadOnlyList<string> UnmatchedTargets { get; }
+
+    /// <summary>The model's parameter count before surgery.</summary>
+    public long BaseParameters { get; }
+
+    /// <summary>The base model's parameters plus those the surgery added (σ, created biases); the denominator of <see cref="TrainablePercent"/>.</summary>
+    public long AllParameters { get; }
+
+    /// <summary>Parameters with <c>requires_grad</c> after surgery: the trained vectors plus the fully trained modules.</summary>
+    public long TrainableParameters { get; }
+
+    /// <summary>The trained σ and b values of the adapted layers (the paper's parameter count, which leaves out the task head).</summary>
+    public long AdapterParameters => Layers.Sum(l => l.TrainableParameters);
+
+    /// <summary>The parameters of the fully trained modules (<see cref="ModulesToSave"/>).</summary>
+    public long ModulesToSaveParameters { get; }
+
+    /// <summary><c>100 · TrainableParameters / AllParameters</c>.</summary>
+    public double TrainablePercent => AllParameters == 0 ? 0 : 100.0 * TrainableParameters / AllParameters;
+
+    /// <summary>PEFT's one-line summary: <c>trainable params: 138,240 || all params: 184,478,208 || trainable%: 0.0749</c>.</summary>
+    /// <returns>The summary line.</returns>
+    public override string ToString()
+        => string.Create(
+            CultureInfo.InvariantCulture,
+            $"trainable params: {TrainableParameters:N0} || all params: {AllParameters:N0} || trainable%: {TrainablePercent:F4}");
+
+    /// <summary>A multi-line description: the summary line, the variant, one line per adapted layer, the fully trained modules and unmatched selectors.</summary>
+    /// <returns>The description.</returns>
+    public string Describe()
+    {
+        var text = new StringBuilder();
+        text.AppendLine(ToString());
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameters:N0}");
+        foreach (var layer in Layers)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");
+        }
+
+        if (ModulesToSave.Count > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"trained fully: {string.Join(", ", ModulesToSave)} ({ModulesToSaveParameters:N0} params)");
+        }
+
+        if (UnmatchedTargets.Count > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"matched nothing: {string.Join(", ", UnmatchedTargets)}");
+        }
+
+        return text.ToString();
+    }
+}

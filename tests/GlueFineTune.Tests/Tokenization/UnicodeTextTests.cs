@@ -1,0 +1,29 @@
+using System.Text;
+using GlueFineTune.Tokenization;
+
+namespace GlueFineTune.Tests.Tokenization;
+
+public class UnicodeTextTests
+{
+    [Fact]
+    public void Ascii_text_passes_even_without_normalization_support()
+    {
+        UnicodeText.Normalize("plain text", NormalizationForm.FormKC, normalizationAvailable: false).Should().Be("plain text");
+    }
+
+    [Fact]
+    public void Non_ascii_text_without_normalization_support_fails_with_the_fix()
+    {
+        var act = () => UnicodeText.Normalize("caf\u00E9", NormalizationForm.FormD, normalizationAvailable: false);
+
+        act.Should().Throw<InvalidOperationException>().WithMessage("*caf\u00E9*FormD*InvariantGlobalization*false*");
+    }
+
+    [Fact]
+    public void Decomposes_when_normalization_is_available()
+    {
+        // The test host runs with ICU; NFD splits é into e + U+0301.
+        UnicodeText.IsNormalizationAvailable.Should().BeTrue();
+        UnicodeText.Normalize("\u00E9", NormalizationForm.FormD).Should().Be("e\u0301");
+    }
+}

@@ -1,0 +1,207 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static VectorFit.Tests.TestTensors;
+
+namespace VectorFit.Tests;
+
+/// <summary>
+/// The forward pass against the definition <c>y = x·(U·diag(σ)·Vᵀ)ᵀ + b</c> (method §1), for both evaluation
+/// paths, values and gradients. In float64 every quantity here is a short sum of O(1) terms, so round-off is
+/// ~1e-15; 1e-10 leaves room for summation-order differences while catching any real error (O(1e-2) or more).
+/// </summary>
+[Collection("libtorch")]
+public sealed class VectorFitLinearForwardTests
+{
+    private const double Float64Tolerance = 1e-10;
+
+    // ForwardPath is internal, so the theory names it by string.
+    public static TheoryData<string, long[]> PathsAndShapes => new()
+    {
+        { "Materialized", new long[] { 7, 6 } },
+        { "Factored", new long[] { 7, 6 } },
+        { "Materialized", new long[] { 2, 3, 6 } },
+        { "Factored", new long[] { 2, 3, 6 } },
+        { "Materialized", new long[] { 6 } },
+        { "Factored", new long[] { 6 } },
+        { "Auto", new long[] { 2, 3, 6 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(PathsAndShapes))]
+    public void Forward_MatchesDefinition_ValuesAndGradients_Float64(string pathName, long[] inputShape)
+    {
+        var path = Enum.Parse<ForwardPath>(pathName);
+        using var linear = SeededLinear(6, 4, hasBias: true, ScalarType.Float64, seed: 1);
+        using var layer = new VectorFitLinear(linear) { PathOverride = path };
+        PerturbSigmaAndBias(layer);
+
+        using var x = Seeded(2, ScalarType.Float64, inputShape).requires_grad_();
+        using var y = layer.forward(x);
+        using var g = Seeded(3, ScalarType.Float64, y.shape);
+        using var loss = (y * g).sum();
+        loss.backward();
+
+        // Definition, built with different operations (diag + two matmuls) from detached copies.
+        using var u = layer.U.detach();
+        using var v = layer.V.detach();
+        using var sigma = layer.sigma.detach();
+        using var b = layer.bias!.detach();
+        using var w = u.matmul(torch.diag(sigma)).matmul(v.t());
+        using var x2 = x.detach().reshape(-1, 6);
+        using var g2 = g.reshape(-1, 4);
+        using var expectedY = (x2.matmul(w.t()) + b).reshape(y.shape);
+
+        // Closed-form gradients of sum(y ⊙ g): db = Σ g, dx = g·W, dσ_i = Σ_n (g·U)_{n,i} (x·V)_{n,i}.
+        using var expectedDb = g2.sum(dim: 0);
+        using var expectedDx = g2.matmul(w).reshape(x.shape);
+        using var expectedDsigma = (g2.matmul(u) * x2.matmul(v)).sum(dim: 0);
+
+        y.shape.Should().Equal(inputShape[..^1].Append(4L).ToArray());
+        MaxAbsDiff(y, expectedY).Should().BeLessThan(Float64Tolerance);
+        using var dSigma = layer.sigma.grad!;
+        using var dBias = layer.bias.grad!;
+        using var dx = x.grad!;
+        MaxAbsDiff(dSigma, expectedDsigma).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(dBias, expectedDb).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(dx, expectedDx).Should().BeLessThan(Float64Tolerance);
+        layer.U.requires_grad.Should().BeFalse();
+        layer.V.requires_grad.Should().BeFalse();
+    }
+
+    [Fact]
+    public void MaterializedAndFactoredPaths_AgreeWithEachOther_ValuesAndGradients()
+    {
+        using var linear = SeededLinear(5, 9, hasBias: true, ScalarType.Float64, seed: 4);
+        using var layer = new VectorFitLinear(linear);
+        PerturbSigmaAndBias(layer);
+        using var x = Seeded(5, ScalarType.Float64, 3, 4, 5);
+
+        var (yM, dsM, dbM, dxM) = RunPath(layer, x, ForwardPath.Materialized);
+        var (yF, dsF, dbF, dxF) = RunPath(layer, x, ForwardPath.Factored);
+
+        MaxAbs(yM).Should().BeGreaterThan(0.1, "the outputs must be non-trivial for the comparison to mean anything");
+        MaxAbsDiff(yM, yF).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(dsM, dsF).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(dbM, dbF).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(dxM, dxF).Should().BeLessThan(Float64Tolerance);
+        foreach (var t in new[] { yM, dsM, dbM, dxM, yF, dsF, dbF, dxF })
+        {
+            t.Dispose();
+        }
+    }
+
+    [Fact]
+    public void FactoredPath_WithoutBias_MatchesDefinition()
+    {
+        using var linear = SeededLinear(3, 5, hasBias: false, ScalarType.Float64, seed: 6);
+        using var layer = new VectorFitLinear(linear);
+        layer.bias.Should().BeNull();
+        PerturbSigmaAndBias(layer);
+        using var x = Seeded(7, ScalarType.Float64, 4, 3);
+        using var w = layer.U.matmul(torch.diag(layer.sigma.detach())).matmul(layer.V.t());
+        using var expected = x.matmul(w.t());
+
+        foreach (var path in new[] { ForwardPath.Materialized, ForwardPath.Factored })
+        {
+            layer.PathOverride = path;
+            using var y = layer.forward(x);
+            MaxAbsDiff(y, expected).Should().BeLessThan(Float64Tolerance, $"path {path}");
+        }
+    }
+
+    [Theory]
+    [InlineData(8, 8, 1, "Factored")]       // 1·8·16 = 128 < 512 + 64
+    [InlineData(8, 8, 7, "Factored")]       // 7·8·16 = 896 < 512 + 448
+    [InlineData(8, 8, 8, "Materialized")]   // 1024 = 512 + 512: not cheaper
+    [InlineData(8, 8, 100, "Materialized")]
+    [InlineData(768, 3072, 512, "Factored")]       // 512·768·3840 ≈ 1.51e9 < 1.81e9 + 1.21e9
+    [InlineData(768, 3072, 4096, "Materialized")]  // a batch of 32 × 128 tokens
+    public void ChoosePath_PicksTheCheaperEvaluation(long inFeatures, long outFeatures, long tokens, string expectedName)
+    {
+        var expected = Enum.Parse<ForwardPath>(expectedName);
+        using var linear = SeededLinear(inFeatures, outFeatures, hasBias: false, ScalarType.Float32, seed: 8);
+        using var layer = new VectorFitLinear(linear);
+        layer.ChoosePath(tokens).Should().Be(expected);
+    }
+
+    [Fact]
+    public void Forward_RejectsWrongLastDimension_WithShapesInMessage()
+    {
+        using var linear = SeededLinear(6, 4, hasBias: true, ScalarType.Float32, seed: 9);
+        using var layer = new VectorFitLinear(linear);
+        using var x = torch.zeros(2, 5);
+
+        var act = () => layer.forward(x);
+
+        act.Should().Throw<ArgumentException>()
+            .WithMessage("*(*, 6)*got (2, 5)*")
+            .And.ParamName.Should().Be("input");
+    }
+
+    [Fact]
+    public void Forward_RejectsScalarInput()
+    {
+        using var linear = SeededLinear(6, 4, hasBias: true, ScalarType.Float32, seed: 9);
+        using var layer = new VectorFitLinear(linear);
+        using var x = torch.tensor(1.0f);
+
+        var act = () => layer.forward(x);
+
+        act.Should().Throw<ArgumentException>().WithMessage("*(*, 6)*got ()*");
+    }
+
+    [Fact]
+    public void Forward_RejectsInputOfAnotherDtype_NamingBoth()
+    {
+        using var linear = SeededLinear(6, 4, hasBias: true, ScalarType.Float32, seed: 9);
+        using var layer = new VectorFitLinear(linear);
+        using var x = torch.zeros(new long[] { 2, 6 }, dtype: ScalarType.Float64);
+
+        var act = () => layer.forward(x);
+
+        act.Should().Throw<ArgumentException>().WithMessage("*Float32*Float64*");
+    }
+
+    [Fact]
+    public void Forward_OutputBelongsToCallersDisposeScope()
+    {
+        using var linear = SeededLinear(6, 4, hasBias: true, ScalarType.Float32, seed: 10);
+        using var layer = new VectorFitLinear(linear);
+        using var x = torch.ones(3, 6);
+        Tensor y;
+        using (torch.NewDisposeScope())
+        {
+            y = layer.forward(x);
+            y.IsInvalid.Should().BeFalse();
+        }
+
+        y.IsInvalid.Should().BeTrue("the scope disposes what forward returned");
+        layer.sigma.IsInvalid.Should().BeFalse("the layer's own tensors are not in the caller's scope");
+        layer.U.IsInvalid.Should().BeFalse();
+    }
+
+    private static (Tensor Y, Tensor DSigma, Tensor DBias, Tensor Dx) RunPath(VectorFitLinear layer, Tensor input, ForwardPath path)
+    {
+        layer.PathOverride = path;
+        layer.zero_grad();
+        using var x = input.detach().clone().requires_grad_();
+        var y = layer.forward(x);
+        using var g = Seeded(11, ScalarType.Float64, y.shape);
+        using var loss = (y * g).sum();
+        loss.backward();
+        return (y.detach(), layer.sigma.grad!, layer.bias!.grad!, x.grad!);
+    }
+
+    /// <summary>Moves σ and b away from their initial values so bugs that ignore them show.</summary>
+    internal static void PerturbSigmaAndBias(VectorFitLinear layer)
+    {
+        using var noGrad = torch.no_grad();
+        using var deltaSigma = torch.linspace(0.5, 1.5, layer.Rank, dtype: layer.sigma.dtype);
+        layer.sigma.mul_(deltaSigma).add_(0.25);
+        if (layer.bias is { } bias)
+        {
+            using var deltaBias = torch.linspace(-1, 1, bias.shape[0], dtype: bias.dtype);
+            bias.add_(deltaBias);
+        }
+    }
+}
