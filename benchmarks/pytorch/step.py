@@ -23,6 +23,7 @@ Usage:
 Prints one JSON object on stdout (progress goes to stderr).
 """
 import argparse
+import gc
 import json
 import math
 import os
@@ -226,27 +227,43 @@ def trainable_state_bytes(model, optimizer):
             "bytes": 4 * count * element, "bytes_without_head": 4 * (count - head) * element}
 
 
+def set_materialize(model, flag):
+    for module in model.modules():
+        if isinstance(module, VectorFitLinear):
+            module.materialize = flag
+
+
 def time_steps(layers, methods, warmup, steps):
+    """Interleaved steps; vectorfit and vectorfit-materialized share one model (one SVD), switched per step."""
     x, y = batch()
     runs = {}
+    setup = {}
     for method in methods:
+        if method == "vectorfit-materialized" and "vectorfit" in runs:
+            runs[method] = runs["vectorfit"][:3] + (True,)
+            continue
+        start = time.perf_counter()
         model, optimizer, avf = build(method, layers)
+        setup[method] = time.perf_counter() - start
         model.train()
-        runs[method] = (model, optimizer, avf)
-    for method, (model, optimizer, avf) in runs.items():
+        runs[method] = (model, optimizer, avf, method == "vectorfit-materialized")
+    for method, (model, optimizer, avf, materialize) in runs.items():
+        set_materialize(model, materialize)
         for _ in range(warmup):
             train_step(model, optimizer, avf, x, y)
     samples = {m: [] for m in methods}
     for i in range(steps):
-        for method, (model, optimizer, avf) in runs.items():
+        for method, (model, optimizer, avf, materialize) in runs.items():
+            set_materialize(model, materialize)
             start = time.perf_counter()
             train_step(model, optimizer, avf, x, y)
             samples[method].append(time.perf_counter() - start)
         log(f"  layers {layers} step {i + 1}/{steps}: " + ", ".join(f"{m} {samples[m][-1]:.3f}s" for m in methods))
     result = {}
-    for method, (model, optimizer, _) in runs.items():
+    for method, (model, optimizer, _, _) in runs.items():
+        set_materialize(model, False)
         result[method] = {"median_s": statistics.median(samples[method]), "samples_s": samples[method],
-                          "state": trainable_state_bytes(model, optimizer)}
+                          "build_s": setup.get(method), "state": trainable_state_bytes(model, optimizer)}
     return result, runs
 
 
@@ -257,6 +274,7 @@ def time_inference(layers, runs, repeats):
     base = Encoder(layers)
     if "vectorfit" in runs:
         trained = runs["vectorfit"][0]
+        set_materialize(trained, False)
     else:
         trained, optimizer, avf = build("vectorfit", layers)
         train_step(trained, optimizer, avf, *batch())
@@ -302,16 +320,30 @@ def proc_status_kib(field):
     return None
 
 
+def reset_peak():
+    """Resets VmHWM to the current RSS (Linux: 5 > /proc/self/clear_refs); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def memory_run(method, layers, steps):
     x, y = batch()
     rss_start = proc_status_kib("VmRSS")
     model, optimizer, avf = build(method, layers)
     rss_built = proc_status_kib("VmRSS")
+    gc.collect()
+    setup_hwm = proc_status_kib("VmHWM")
+    reset = reset_peak()
     for _ in range(steps):
         train_step(model, optimizer, avf, x, y)
     return {"method": method, "layers": layers, "steps": steps,
-            "rss_at_start_kib": rss_start, "rss_after_build_kib": rss_built,
-            "vmhwm_kib": proc_status_kib("VmHWM"), "state": trainable_state_bytes(model, optimizer)}
+            "start_kib": rss_start, "built_kib": rss_built, "setup_hwm_kib": setup_hwm,
+            "train_hwm_kib": proc_status_kib("VmHWM") if reset else -1,
+            "state": trainable_state_bytes(model, optimizer)}
 
 
 def main():

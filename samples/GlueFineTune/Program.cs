@@ -1,3 +1,125 @@
-// GLUE fine-tuning with VectorFit: the command-line entry point.
-Console.WriteLine("GlueFineTune: under construction.");
-return 0;
+using System.Globalization;
+using GlueFineTune.Cli;
+using GlueFineTune.Data;
+using GlueFineTune.Demo;
+using GlueFineTune.Outputs;
+using GlueFineTune.Training;
+using VectorFit.Adapters;
+using VectorFit.Serialization;
+
+namespace GlueFineTune;
+
+/// <summary>The command-line entry point: GLUE fine-tuning with VectorFit (run with <c>--help</c>).</summary>
+internal static class Program
+{
+    /// <summary>Exit code of a run stopped by Ctrl+C (a checkpoint was saved).</summary>
+    public const int InterruptedExitCode = 130;
+
+    /// <summary>Parses the command line and runs the demo or a GLUE fine-tuning.</summary>
+    /// <param name="args">The arguments.</param>
+    /// <returns>0 done, 1 error, 2 bad command line, 130 interrupted.</returns>
+    public static int Main(string[] args)
+    {
+        CliOptions cli;
+        try
+        {
+            cli = CliParser.Parse(args);
+        }
+        catch (UsageException e)
+        {
+            return Usage(e);
+        }
+
+        if (cli.Help)
+        {
+            Console.WriteLine(HelpText.Text);
+            return 0;
+        }
+
+        using var cancellation = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cancellation.IsCancellationRequested)
+            {
+                return; // a second Ctrl+C ends the process at once
+            }
+
+            e.Cancel = true;
+            cancellation.Cancel();
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("Ctrl+C: stopping after this step and saving a checkpoint (press again to abort without one)...");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            if (cli.Threads is { } threads)
+            {
+                TorchSharp.torch.set_num_threads(threads);
+            }
+
+            bool interactive = !Console.IsErrorRedirected;
+            if (cli.Demo)
+            {
+                var (outcome, _) = DemoRunner.Run(cli, new DemoSettings(), Console.Out, Console.Error, interactive, cancellation.Token);
+                return outcome.Completed ? 0 : InterruptedExitCode;
+            }
+
+            return RunGlue(OptionResolver.Resolve(cli), cli.MaxTrainExamples, interactive, cancellation.Token);
+        }
+        catch (UsageException e)
+        {
+            return Usage(e);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException
+            or UnauthorizedAccessException or NotSupportedException or AdapterException or SafetensorsFormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static int RunGlue(TrainingOptions options, int? maxTrainExamples, bool interactive, CancellationToken cancellation)
+    {
+        TextWriter log = Console.Out;
+        log.WriteLine($"VectorFit GLUE fine-tuning: {options.Describe()}");
+        GlueDataset train = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Train);
+        GlueDataset dev = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Dev);
+        IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? train.Examples.Take(n).ToList() : train.Examples;
+        log.WriteLine($"read {train.Examples.Count} examples from {train.Source} and {dev.Examples.Count} from {dev.Source}");
+
+        using TrainingSession session = TrainingSession.Create(options, trainExamples, dev.Examples, log);
+        TrainingOutcome outcome = new GlueTrainer(session, log, Console.Error, interactive).Run(cancellation);
+        if (!outcome.Completed)
+        {
+            return InterruptedExitCode;
+        }
+
+        RunOutputs outputs = RunOutputs.Write(session);
+        if (outcome.Metrics.Best is { } best)
+        {
+            string metric = outcome.Metrics.MainMetric;
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: dev {outcome.LastEvaluation}; best {metric} {best.Dev[metric]:F4} at epoch {best.Epoch}"));
+        }
+
+        foreach (string line in outputs.Describe())
+        {
+            log.WriteLine(line);
+        }
+
+        return 0;
+    }
+
+    private static string DataDirectory(TrainingOptions options) => options.DataDirectory
+        ?? throw new InvalidOperationException("a GLUE run needs --data.");
+
+    private static int Usage(UsageException e)
+    {
+        Console.Error.WriteLine($"error: {e.Message}");
+        Console.Error.WriteLine("Run with --help for the options.");
+        return UsageException.ExitCode;
+    }
+}

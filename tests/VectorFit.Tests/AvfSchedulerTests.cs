@@ -114,6 +114,30 @@ public sealed class AvfSchedulerTests
     }
 
     [Fact]
+    public void SmoothedStrength_WeighsThePreviousValueByBeta()
+    {
+        var (a, b, c) = ThreeLayers();
+        using var _a = a;
+        using var _b = b;
+        using var _c = c;
+        Set(a.sigma, 1, 2);
+        Set(b.sigma, 3, 1);
+        var avf = new AvfScheduler([("a", a), ("b", b), ("c", c)], new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 2, K = 1, Beta = 0.75 });
+
+        // Step 1: S(a.σ) = mean|(1, 1)| = 1 → S' = .75·0 + .25·1 = .25; the rest stay 0.
+        Set(a.sigma, 2, 3);
+        avf.Step().Should().BeTrue();
+        Strengths(avf).Should().Equal(0.25, 0, 0, 0, 0);
+        FrozenNames(avf).Should().Equal("a.sigma");
+
+        // Step 2: a.σ frozen (S still 1), b.σ moved by (2, 2): S' = (.75·.25 + .25·1, 0, .25·2, 0, 0) = (.4375, 0, .5, 0, 0).
+        Set(b.sigma, 5, 3);
+        avf.Step().Should().BeTrue();
+        Strengths(avf).Should().Equal(0.4375, 0, 0.5, 0, 0);
+        FrozenNames(avf).Should().Equal("b.sigma");
+    }
+
+    [Fact]
     public void Ties_AreBrokenByVectorOrder()
     {
         var (a, b, c) = ThreeLayers();

@@ -15,14 +15,31 @@ namespace TorchSharp
             OuterScope = outer;
         }
 
-        /// <summary>The scope this one was opened inside, if any.</summary>
-        public DisposeScope? OuterScope { get; }
+        /// <summary>The scope this one was opened inside, if any (relinked when that one closes first).</summary>
+        internal DisposeScope? OuterScope { get; set; }
+
+        private bool disposed;
+
+        private void ThrowIfDisposed()
+        {
+            if (disposed) throw new ObjectDisposedException(GetType().FullName);
+        }
 
         /// <summary>The disposables this scope will dispose.</summary>
-        public IReadOnlyList<IDisposable> DisposablesView => Disposables.ToList();
+        public IReadOnlyList<IDisposable> DisposablesView {
+            get {
+                ThrowIfDisposed();
+                return Disposables.ToList();
+            }
+        }
 
         /// <summary>How many disposables this scope holds.</summary>
-        public int DisposablesCount => Disposables.Count;
+        public int DisposablesCount {
+            get {
+                ThrowIfDisposed();
+                return Disposables.Count;
+            }
+        }
 
         public T MoveToOuter<T>(T disposable) where T : IDisposable => MoveToOther(OuterScope, disposable);
 
@@ -40,6 +57,7 @@ namespace TorchSharp
 
         public void MoveToOther(DisposeScope? scope, IEnumerable<IDisposable> disposables)
         {
+            ThrowIfDisposed();
             foreach (var d in disposables) {
                 if (!Disposables.Remove(d)) continue;
                 scope?.Disposables.Add(d);
@@ -55,10 +73,10 @@ namespace TorchSharp
 
         public void Attach(IDisposable disposable)
         {
-            if (disposable is Tensor t) {
-                t.OwningDisposeScope?.Disposables.Remove(t);
-                t.OwningDisposeScope = this;
-            }
+            ThrowIfDisposed();
+            if (disposable is not Tensor t) throw new InvalidOperationException("DisposeScope can only manage Tensor or PackedSequence");
+            t.OwningDisposeScope?.Disposables.Remove(t);
+            t.OwningDisposeScope = this;
             Disposables.Add(disposable);
         }
 
@@ -72,6 +90,7 @@ namespace TorchSharp
 
         public void DisposeEverythingBut(IEnumerable<IDisposable> inKeep)
         {
+            ThrowIfDisposed();
             var keep = new HashSet<IDisposable>(inKeep, ReferenceEqualityComparer.Instance);
             foreach (var d in Disposables.ToList()) {
                 if (keep.Contains(d)) continue;
@@ -92,11 +111,17 @@ namespace TorchSharp
         /// <summary>Closes the scope, disposing everything it still holds.</summary>
         public void Dispose()
         {
+            if (disposed) return;
             DisposeEverything();
             manager.RemoveDisposeScope(this);
+            disposed = true;
         }
 
-        public void MarkAsDisposed(IDisposable disposable) => Disposables.Remove(disposable);
+        public void MarkAsDisposed(IDisposable disposable)
+        {
+            ThrowIfDisposed();
+            Disposables.Remove(disposable);
+        }
 
         public bool Contains(IDisposable disposable) => Disposables.Contains(disposable);
 
@@ -135,7 +160,14 @@ namespace TorchSharp
             return scope;
         }
 
-        internal void RemoveDisposeScope(DisposeScope scope) => scopes.Remove(scope);
+        internal void RemoveDisposeScope(DisposeScope scope)
+        {
+            scopes.Remove(scope);
+            // A scope closed before the ones opened inside it: those now sit in its outer scope.
+            foreach (var s in scopes) {
+                if (ReferenceEquals(s.OuterScope, scope)) s.OuterScope = scope.OuterScope;
+            }
+        }
     }
 
     public static partial class torch

@@ -31,7 +31,8 @@ namespace TorchSharp
         internal double AsDouble => IsFloatingPoint ? real : integer;
         internal long AsLong => IsFloatingPoint ? (long)real : integer;
 
-        internal Arg ToArg() => Type == torch.ScalarType.Bool ? Arg.Bool(integer != 0) : IsFloatingPoint ? Arg.Double(real) : Arg.Int(integer);
+        // libtorch 1.13 does not take a bool IValue where a Scalar is expected: a bool goes as 0/1.
+        internal Arg ToArg() => IsFloatingPoint ? Arg.Double(real) : Arg.Int(integer);
 
         /// <summary>Releases the scalar (it holds no native resources in this binding).</summary>
         public void Dispose() { }

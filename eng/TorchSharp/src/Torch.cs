@@ -35,7 +35,7 @@ namespace TorchSharp
         public static Tensor empty(long rows, long columns, ScalarType? dtype = null, Device? device = null, bool requires_grad = false) => empty(new[] { rows, columns }, dtype, device, requires_grad);
 
         public static Tensor full(long[] size, Scalar value, ScalarType? dtype = null, Device? device = null, bool requires_grad = false) =>
-            Finish(Aten.T("aten::full", "", size, value, Dtype(dtype).Named("dtype"), ((Arg)device).Named("device")), requires_grad);
+            Finish(Aten.T("aten::full", "", size, value, Dtype(dtype ?? (value.Type == ScalarType.Bool ? ScalarType.Bool : null)).Named("dtype"), ((Arg)device).Named("device")), requires_grad);
         public static Tensor full(long size, Scalar value, ScalarType? dtype = null, Device? device = null, bool requires_grad = false) => full(new[] { size }, value, dtype, device, requires_grad);
         public static Tensor full(long rows, long columns, Scalar value, ScalarType? dtype = null, Device? device = null, bool requires_grad = false) => full(new[] { rows, columns }, value, dtype, device, requires_grad);
 

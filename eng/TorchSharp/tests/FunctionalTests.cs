@@ -47,7 +47,7 @@ public class FunctionalTests
         ShouldBeClose(Values(functional.log_softmax(x, 1)), expectedLog, 1e-12);
         ShouldBeClose(Values(functional.softmax(x, -1)), expectedLog.Select(Math.Exp).ToArray(), 1e-12);
         // Along dim 0 every column sums to one.
-        ShouldBeClose(Values(functional.softmax(x, 0).sum(0)), new double[] { 1, 1, 1 }, 1e-12);
+        ShouldBeClose(Values(functional.softmax(x, 0).sum(new long[] { 0 })), new double[] { 1, 1, 1 }, 1e-12);
         var f = tensor(new float[] { 1, 2 });
         functional.softmax(f, 0, ScalarType.Float64).dtype.Should().Be(ScalarType.Float64);
         functional.softmax(f, 0).dtype.Should().Be(ScalarType.Float32);
@@ -215,7 +215,7 @@ public class FunctionalTests
         init.calculate_gain(init.NonlinearityType.ReLU).Should().BeApproximately(Math.Sqrt(2), 1e-15);
         init.calculate_gain(init.NonlinearityType.LeakyReLU, 0.2).Should().BeApproximately(Math.Sqrt(2 / 1.04), 1e-15);
         init.CalculateFanInAndFanOut(empty(3, 4)).Should().Be((4L, 3L));
-        init.CalculateFanInAndFanOut(empty(8, 2, 3, 5)).Should().Be((30L, 120L));
+        init.CalculateFanInAndFanOut(empty(new long[] { 8, 2, 3, 5 })).Should().Be((30L, 120L));
         var act = () => init.CalculateFanInAndFanOut(empty(3));
         act.Should().Throw<ArgumentException>();
         var e = nn.Parameter(empty(2, 3));

@@ -103,6 +103,27 @@ sealed class SixInputs : nn.Module<Tensor, Tensor, Tensor, Tensor, Tensor, Tenso
     public override Tensor forward(Tensor a, Tensor b, Tensor c, Tensor d, Tensor e, Tensor f) => a + b + c + d + e + f;
 }
 
+sealed class FourNoParams : ParameterLessModule<Tensor, Tensor, Tensor, Tensor, Tensor>
+{
+    public FourNoParams() : base(nameof(FourNoParams)) { }
+
+    public override Tensor forward(Tensor a, Tensor b, Tensor c, Tensor d) => a * b * c * d;
+}
+
+/// Exposes Module's protected helpers.
+sealed class Helpers : nn.Module<Tensor, Tensor>
+{
+    public Helpers() : base(nameof(Helpers)) { }
+
+    public void Clear() => ClearModules();
+
+    public static (Device, ScalarType) Defaults(Device? device = null, ScalarType? dtype = null) => GetDefaultDeviceAndType(device, dtype);
+
+    public void Register(string name, Tensor? value, bool persistent) => ConditionallyRegisterBuffer(name, value, persistent);
+
+    public override Tensor forward(Tensor x) => x;
+}
+
 sealed class NoParams : ParameterLessModule<Tensor, Tensor>
 {
     public NoParams() : base(nameof(NoParams)) { }
@@ -206,7 +227,8 @@ public class ModuleTests
         using var s = new Sharing();
         s.named_children().Select(c => c.name).Should().Equal("a", "b");
         s.named_parameters().Select(p => p.name).Should().Equal("a.weight", "a.bias");
-        s.state_dict().Keys.Should().BeEquivalentTo("a.weight", "a.bias");
+        // state_dict also walks each registered child, so the shared tensors appear under both names.
+        s.state_dict().Keys.Should().Equal("a.weight", "a.bias", "b.weight", "b.bias");
     }
 
     [Fact]
@@ -287,7 +309,7 @@ public class ModuleTests
         h.zero_grad(set_to_none: false);
         Values(h.First.weight.grad!).Should().OnlyContain(v => v == 0);
         h.zero_grad();
-        h.parameters().Should().OnlyContain(p => p.grad is null);
+        h.parameters().All(p => p.grad is null).Should().BeTrue();
     }
 
     [Fact]
@@ -435,6 +457,9 @@ public class ModuleTests
         using var two = new TwoInputs();
         Values(two.call(ones(2), ones(2))).Should().Equal(2, 2);
         ((nn.IModule<Tensor, Tensor, Tensor>)two).call(ones(1), zeros(1)).item<float>().Should().Be(1);
+        using var four = new FourNoParams();
+        four.call(full(new long[] { 1 }, 2.0f), ones(1) * 3, ones(1), ones(1)).item<float>().Should().Be(6);
+        four.Invoking(m => m.register_buffer("b", zeros(1))).Should().Throw<InvalidOperationException>();
         using var six = new SixInputs();
         six.call(ones(1), ones(1), ones(1), ones(1), ones(1), ones(1)).item<float>().Should().Be(6);
     }
@@ -448,6 +473,36 @@ public class ModuleTests
         m.Invoking(x => x.register_module("l", nn.Linear(1, 1))).Should().Throw<InvalidOperationException>();
         m.register_module("r", nn.ReLU());
         m.to(ScalarType.Int64).Should().BeSameAs(m);   // parameter-less: no check, nothing to move
+    }
+
+    [Fact]
+    public void ConversionExtensionsAndProtectedHelpers()
+    {
+        using var h = new Holder();
+        h.half().First.weight.dtype.Should().Be(ScalarType.Float16);
+        h.bfloat16().First.weight.dtype.Should().Be(ScalarType.BFloat16);
+        h.@float().Alpha.dtype.Should().Be(ScalarType.Float32);
+        h.Invoking(m => m.@long()).Should().Throw<ArgumentException>();
+        h.Invoking(m => m.@int()).Should().Throw<ArgumentException>();
+        h.Invoking(m => m.cuda()).Should().Throw<InvalidOperationException>();
+        h._to(zeros(1, dtype: ScalarType.Float64), false).Should().BeSameAs(h);
+        h.Alpha.dtype.Should().Be(ScalarType.Float64);
+
+        using var m = new Helpers();
+        m.add_module("a", nn.Linear(1, 1));
+        m.named_children().Should().HaveCount(1);
+        m.Clear();
+        m.named_children().Should().BeEmpty();
+        Helpers.Defaults().Should().Be((CPU, ScalarType.Float32));
+        Helpers.Defaults(dtype: ScalarType.Float64).Item2.Should().Be(ScalarType.Float64);
+        var t = zeros(2);
+        m.Register("t", t, persistent: true);
+        m.get_buffer("t").Should().BeSameAs(t);
+        var t2 = ones(2);
+        m.Register("t", t2, persistent: true);
+        m.named_buffers().Single().buffer.Should().BeSameAs(t2);
+        m.Register("t", null, persistent: true);
+        m.named_buffers().Should().BeEmpty();
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace GlueFineTune.Models;
 /// A checkpoint's tensors do not fit the model its <c>config.json</c> describes: keys the model needs are
 /// missing, keys it does not know are present, or shapes differ. The message lists every offender by name.
 /// </summary>
-internal sealed class CheckpointMismatchException : InvalidDataException
+internal sealed class CheckpointMismatchException : IOException
 {
     /// <summary>Builds the exception and its message.</summary>
     /// <param name="path">The weights file.</param>

@@ -61,6 +61,11 @@ internal abstract class SequenceClassifier : nn.Module
     /// <returns>The last hidden states <c>(batch, length, hidden)</c>.</returns>
     public abstract Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds);
 
+    /// <summary>Applies the pooler to encoder output (BERT: <c>tanh(dense(h[:, 0]))</c>; DeBERTa: <c>ContextPooler</c>).</summary>
+    /// <param name="hidden">The last hidden states <c>(batch, length, hidden)</c>.</param>
+    /// <returns>The pooled summary <c>(batch, hidden)</c>.</returns>
+    public abstract Tensor Pool(Tensor hidden);
+
     /// <summary>Builds the model <paramref name="config"/> describes, with random weights.</summary>
     /// <param name="config">The model configuration.</param>
     /// <param name="numLabels">Outputs of the head.</param>

@@ -23,6 +23,9 @@ internal sealed record TrainingOptions
     /// <summary>The Hugging Face checkpoint folder (config.json, model.safetensors, vocab.txt or spm.model).</summary>
     public required string ModelDirectory { get; init; }
 
+    /// <summary>The GLUE data folder (<c>null</c> for the built-in demo data).</summary>
+    public string? DataDirectory { get; init; }
+
     /// <summary>Where the adapter, metrics, AVF report and the resumable checkpoint go.</summary>
     public required string OutputDirectory { get; init; }
 

@@ -95,7 +95,9 @@ internal sealed class TrainingSession : IDisposable
 
             var head = model.HeadPrefixes.Concat(load.InitialisedPrefixes).Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
-            log.Write(surgery.Describe(compact: true));
+            log.WriteLine($"VectorFit surgery: {surgery.Layers.Count} adapted layers, variant {VariantNames.Display(options.Variant)}; "
+                + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
+            log.WriteLine(surgery.ToString());
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
             var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);

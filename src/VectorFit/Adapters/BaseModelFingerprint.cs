@@ -21,30 +21,33 @@ internal sealed class TensorProbe
 }
 
 /// <summary>
-/// Identifies the base model an adapter was trained on without storing it: a probe of every frozen base
-/// parameter and, for each adapted layer, of <c>U·Vᵀ</c> (its SVD's polar factor, which does not depend on the
-/// signs or rotations LAPACK picks, so the same base weights give the same probe on any device up to round-off).
+/// Identifies the base model an adapter was trained on without storing it: a probe of every base parameter the
+/// adapter does not hold (including the σ or b an adapted layer keeps frozen) and, for each adapted layer, of
+/// <c>U·Vᵀ</c>. That polar factor of the SVD does not depend on the signs or rotations LAPACK picks, so the same
+/// base weights give the same probe on any device up to round-off; and with σ and b taken from the adapter it
+/// fixes the layer (<c>W = U·diag(σ)·Vᵀ</c>), so equal probes mean equal outputs after loading.
 /// </summary>
 /// <remarks>
-/// The fully trained modules and the adapted layers' σ and b are left out (they are what the adapter holds), and
-/// so are buffers (running statistics change during training). Probes agree within 1e-5 (1e-3 for 16-bit
-/// dtypes) of their bound; two different weight tensors of n elements differ by about bound/√n, far more.
+/// The tensors the adapter holds (trained vectors, fully trained modules) are left out, and so are buffers
+/// (running statistics change during training). Probes agree within 1e-5 (1e-3 for 16-bit dtypes) of their
+/// bound; two different weight tensors of n elements differ by about bound/√n, far more.
 /// </remarks>
 internal static class BaseModelFingerprint
 {
     private const double Tolerance = 1e-5;
     private const double HalfTolerance = 1e-3;
 
-    /// <summary>Probes the frozen base tensors of <paramref name="model"/>, sorted by name.</summary>
-    public static List<TensorProbe> Compute(nn.Module model, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers, IReadOnlyList<string> modulesToSave)
+    /// <summary>Probes the base tensors of <paramref name="model"/> that the adapter does not hold (<paramref name="adapterTensors"/>, <paramref name="modulesToSave"/>), sorted by name.</summary>
+    public static List<TensorProbe> Compute(
+        nn.Module model, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers, IReadOnlyList<string> modulesToSave, IReadOnlyCollection<string> adapterTensors)
     {
         using var noGrad = torch.no_grad();
-        var excluded = layers.Select(l => l.Name).Concat(modulesToSave).ToList();
+        var held = adapterTensors.ToHashSet(StringComparer.Ordinal);
         var probes = new List<TensorProbe>();
         var seen = new HashSet<IntPtr>();
         foreach (var (name, parameter) in model.named_parameters())
         {
-            if (!seen.Add(parameter.Handle) || excluded.Any(e => NameMatch.IsWithin(name, e)))
+            if (!seen.Add(parameter.Handle) || held.Contains(name) || modulesToSave.Any(m => NameMatch.IsWithin(name, m)))
             {
                 continue;
             }

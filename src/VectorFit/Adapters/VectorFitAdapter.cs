@@ -85,7 +85,7 @@ public static class VectorFitAdapter
                 Layers = report.Layers,
                 TensorNames = tensors.Select(t => t.Key).ToList(),
             },
-            BaseModel = BaseModelFingerprint.Compute(model, layers, report.ModulesToSave),
+            BaseModel = BaseModelFingerprint.Compute(model, layers, report.ModulesToSave, tensors.Select(t => t.Key).ToList()),
             TensorSha256 = tensors.ToDictionary(t => t.Key, t => SafetensorsWriter.Sha256(t.Value), StringComparer.Ordinal),
         };
 
@@ -129,7 +129,7 @@ public static class VectorFitAdapter
                 "Apply the surgery the adapter was made with to a fresh copy of its base model first: ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
         }
 
-        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave));
+        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave, document.TensorSha256.Keys));
         if (fingerprint.Count > 0)
         {
             throw Mismatch(path, "the model is not the base model the adapter was trained on", fingerprint,

@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Data;
 
-public class DemoSentimentDataTests
+public sealed class DemoSentimentDataTests
 {
     private static readonly HashSet<string> Positive =
         ["good", "great", "wonderful", "delightful", "charming", "brilliant", "superb", "lovely", "excellent", "funny", "beautiful", "clever",

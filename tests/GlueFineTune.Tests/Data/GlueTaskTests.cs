@@ -3,7 +3,7 @@ using GlueFineTune.Metrics;
 
 namespace GlueFineTune.Tests.Data;
 
-public class GlueTaskTests
+public sealed class GlueTaskTests
 {
     [Fact]
     public void All_lists_the_eight_benchmark_tasks_with_their_glue_folder_names()

@@ -3,7 +3,7 @@ using GlueFineTune.Tests.TestSupport;
 
 namespace GlueFineTune.Tests.Data;
 
-public class GlueTsvReaderTests
+public sealed class GlueTsvReaderTests
 {
     private const string MnliTrainHeader =
         "index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label";
@@ -102,6 +102,15 @@ public class GlueTsvReaderTests
         act.Should().Throw<GlueFormatException>()
             .WithMessage($"{path}, line 2: expected 4 tab-separated columns for CoLA but found 3*")
             .Which.LineNumber.Should().Be(2);
+    }
+
+    [Fact]
+    public void A_stray_tab_inside_a_sentence_is_too_many_columns()
+    {
+        var act = () => Read(GlueTask.Sst2, "sentence\tlabel\nfine\t1\nhalf a\tsentence\t0\n", "SST-2/train.tsv");
+
+        act.Should().Throw<GlueFormatException>()
+            .WithMessage("SST-2/train.tsv, line 3: expected 2 tab-separated columns for SST-2 but found 3*");
     }
 
     [Fact]

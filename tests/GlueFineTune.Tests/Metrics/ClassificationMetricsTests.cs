@@ -2,7 +2,7 @@ using GlueFineTune.Metrics;
 
 namespace GlueFineTune.Tests.Metrics;
 
-public class ClassificationMetricsTests
+public sealed class ClassificationMetricsTests
 {
     // Shared example: predicted [1,0,1,1,0] vs gold [1,1,1,0,0]
     // -> TP = 2 (positions 0, 2), TN = 1 (4), FP = 1 (3), FN = 1 (1).

@@ -2,7 +2,7 @@ using GlueFineTune.Metrics;
 
 namespace GlueFineTune.Tests.Metrics;
 
-public class CorrelationMetricsTests
+public sealed class CorrelationMetricsTests
 {
     // x = [1,2,3,4,5], y = [2,4,5,4,5]; means 3 and 4.
     private static readonly double[] X = [1, 2, 3, 4, 5];

@@ -3,7 +3,7 @@ using GlueFineTune.Metrics;
 
 namespace GlueFineTune.Tests.Metrics;
 
-public class GlueEvaluatorTests
+public sealed class GlueEvaluatorTests
 {
     // predicted [1,0,1,1,0] vs gold [1,1,1,0,0]: accuracy 3/5, F1 2/3, MCC 1/6 (see ClassificationMetricsTests).
     private static readonly int[] Predicted = [1, 0, 1, 1, 0];

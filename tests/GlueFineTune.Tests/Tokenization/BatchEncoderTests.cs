@@ -2,7 +2,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class BatchEncoderTests
+public sealed class BatchEncoderTests
 {
     private static readonly WordPieceTokenizer Tokenizer = new(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad", "movie"]);
 

@@ -2,7 +2,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class PairEncoderTests
+public sealed class PairEncoderTests
 {
     private static readonly SpecialTokenIds Specials = new(Cls: 101, Sep: 102, Pad: 0, Unk: 100);
 

@@ -2,7 +2,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class ProtobufReaderTests
+public sealed class ProtobufReaderTests
 {
     [Fact]
     public void Reads_multi_byte_varints_and_tags()

@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class SentencePieceModelTests
+public sealed class SentencePieceModelTests
 {
     [Fact]
     public void Parses_pieces_scores_types_and_normalizer_options()

@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class SentencePieceTokenizerTests
+public sealed class SentencePieceTokenizerTests
 {
     // Fixture vocabulary (id: piece score). Specials as in DeBERTa-v3: [PAD]=0 [CLS]=1 [SEP]=2 [UNK]=3.
     // 4: ▁ -2   5: a -4   6: b -4   7: c -5   8: ▁ab -1   9: ▁a -1.5   10: bc -1.5   11: ▁the -1   12: @@ (user-defined)

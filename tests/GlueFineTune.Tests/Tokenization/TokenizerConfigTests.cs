@@ -2,7 +2,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class TokenizerConfigTests
+public sealed class TokenizerConfigTests
 {
     [Fact]
     public void Reads_options_and_special_tokens_in_string_or_object_form()

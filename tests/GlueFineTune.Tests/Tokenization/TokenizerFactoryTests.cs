@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class TokenizerFactoryTests
+public sealed class TokenizerFactoryTests
 {
     private const string Vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n";
 

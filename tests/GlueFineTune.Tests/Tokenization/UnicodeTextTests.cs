@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class UnicodeTextTests
+public sealed class UnicodeTextTests
 {
     [Fact]
     public void Ascii_text_passes_even_without_normalization_support()

@@ -3,7 +3,7 @@ using GlueFineTune.Tokenization;
 
 namespace GlueFineTune.Tests.Tokenization;
 
-public class WordPieceTokenizerTests
+public sealed class WordPieceTokenizerTests
 {
     // Line i of vocab.txt has id i.
     private static readonly string[] Vocabulary =
@@ -40,6 +40,14 @@ public class WordPieceTokenizerTests
         // "UNwant\u00E9d,running" -> lower "unwantéd,running" -> NFD + drop Mn -> "unwanted,running"
         // -> split on "," -> "unwanted" "," "running" -> un ##want ##ed , runn ##ing.
         Create().Tokenize("UNwant\u00E9d,running").Should().Equal("un", "##want", "##ed", ",", "runn", "##ing");
+    }
+
+    [Fact]
+    public void Splits_off_ascii_symbols_and_unicode_punctuation_as_single_tokens()
+    {
+        // "$" (an ASCII symbol, category Sc) and "—" (EM DASH, category Pd) count as punctuation; neither is in the
+        // vocabulary, so each becomes its own [UNK] instead of spoiling the neighbouring words.
+        Create().Tokenize("the.hello$run\u2014the").Should().Equal("the", ".", "hello", "[UNK]", "run", "[UNK]", "the");
     }
 
     [Fact]

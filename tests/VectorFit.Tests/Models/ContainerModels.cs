@@ -94,15 +94,15 @@ internal static class ContainerModels
 
         public override Tensor forward(Tensor x)
         {
-            var h = x.alias();
+            Tensor? h = null;
             foreach (var head in heads)
             {
-                var next = head.forward(h);
-                h.Dispose();
+                var next = head.forward(h ?? x);
+                h?.Dispose();
                 h = next;
             }
 
-            return h;
+            return h!;
         }
     }
 

@@ -11,11 +11,11 @@ namespace VectorFit.Tests.Models;
 /// </summary>
 internal sealed class NamedTree : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module[] children;
+    private readonly nn.Module[] parts;
 
     private NamedTree(IReadOnlyList<(string Name, nn.Module Module)> parts) : base(nameof(NamedTree))
     {
-        children = parts.Select(p => p.Module).ToArray();
+        this.parts = parts.Select(p => p.Module).ToArray();
         foreach (var (name, module) in parts)
         {
             register_module(name, module);

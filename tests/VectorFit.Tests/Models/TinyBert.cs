@@ -85,15 +85,15 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
 
         public override Tensor forward(Tensor hidden)
         {
-            var h = hidden.alias();
+            Tensor? h = null;
             foreach (var block in layer)
             {
-                var next = block.forward(h);
-                h.Dispose();
+                var next = block.forward(h ?? hidden);
+                h?.Dispose();
                 h = next;
             }
 
-            return h;
+            return h!;
         }
     }
 
@@ -161,7 +161,7 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
             var k = Split(key.forward(hidden));
             var v = Split(value.forward(hidden));
             var scores = q.matmul(k.transpose(2, 3)) / Math.Sqrt(Hidden / Heads);
-            var context = scores.softmax(-1).matmul(v).transpose(1, 2).reshape(batch, seq, Hidden);
+            var context = nn.functional.softmax(scores, -1).matmul(v).transpose(1, 2).reshape(batch, seq, Hidden);
             return context.MoveToOuterDisposeScope();
         }
     }

@@ -1,4 +1,6 @@
 // Members added for the VectorFitLinear / AVF work (same signatures as TorchSharp 0.105.1).
+using TorchSharp.PInvoke;
+
 namespace TorchSharp
 {
     public static partial class torch
@@ -9,5 +11,9 @@ namespace TorchSharp
 
         /// <summary>Whether the tensor's element type is a floating-point type.</summary>
         public static bool is_floating_point(Tensor input) => is_floating_point(input.dtype);
+
+        /// <summary><paramref name="steps"/> evenly spaced values from <paramref name="start"/> to <paramref name="end"/>, both included.</summary>
+        public static Tensor linspace(double start, double end, long steps, ScalarType? dtype = null, Device? device = null, bool requires_grad = false) =>
+            Finish(Aten.T("aten::linspace", "", start, end, steps, Dtype(dtype).Named("dtype"), ((Arg)device).Named("device")), requires_grad);
     }
 }

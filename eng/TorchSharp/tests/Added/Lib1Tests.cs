@@ -27,4 +27,15 @@ public class Lib1Tests
         is_floating_point(f).Should().BeTrue();
         is_floating_point(i).Should().BeFalse();
     }
+
+    [Fact]
+    public void Linspace_GivesEvenlySpacedValuesIncludingBothEnds()
+    {
+        using var t = linspace(-1, 1, 5, dtype: ScalarType.Float64);
+        t.dtype.Should().Be(ScalarType.Float64);
+        t.data<double>().ToArray().Should().Equal(-1, -0.5, 0, 0.5, 1);
+        using var f = linspace(0, 3, 4);
+        f.dtype.Should().Be(ScalarType.Float32);
+        f.data<float>().ToArray().Should().Equal(0f, 1f, 2f, 3f);
+    }
 }

@@ -76,6 +76,11 @@ internal sealed class BertModel : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
         pooler.call(Encode(inputIds, attentionMask, tokenTypeIds));
 
+    /// <summary>Applies the pooler.</summary>
+    /// <param name="hidden"><c>(batch, length, hidden)</c>.</param>
+    /// <returns><c>(batch, hidden)</c>.</returns>
+    public Tensor Pool(Tensor hidden) => pooler.call(hidden);
+
     /// <summary>Encodes a batch.</summary>
     /// <param name="inputIds"><c>(batch, length)</c> int64.</param>
     /// <param name="attentionMask"><c>(batch, length)</c>, 1 for tokens, 0 for padding.</param>
@@ -142,4 +147,7 @@ internal sealed class BertForSequenceClassification : SequenceClassifier
     /// <inheritdoc />
     public override Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
         bert.Encode(inputIds, attentionMask, tokenTypeIds);
+
+    /// <inheritdoc />
+    public override Tensor Pool(Tensor hidden) => bert.Pool(hidden);
 }

@@ -160,4 +160,7 @@ internal sealed class DebertaV2ForSequenceClassification : SequenceClassifier
     /// <inheritdoc />
     public override Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
         deberta.Forward(inputIds, attentionMask, tokenTypeIds);
+
+    /// <inheritdoc />
+    public override Tensor Pool(Tensor hidden) => pooler.call(hidden);
 }

@@ -1,0 +1,405 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using TorchSharp;
+using VectorFit.Benchmarks.Models;
+using static TorchSharp.torch;
+
+namespace VectorFit.Benchmarks.ModelLevel;
+
+/// <summary>
+/// The model-level comparison: one training step of a BERT-base-shaped encoder (8 × 128 tokens) for full
+/// fine-tuning, LoRA r=1 and VectorFit with AVF, in .NET and in PyTorch; VectorFit's setup; base vs merged
+/// inference; peak memory per method in a process of its own; trainable-state bytes.
+/// </summary>
+/// <remarks>
+/// Methods are timed interleaved (one step of each in turn, medians over the steps), and each round runs the
+/// .NET block and then the PyTorch block, so that a change in the machine's load hits every figure alike.
+/// </remarks>
+public static class ModelStepHarness
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    /// <summary>The fixed batch: hidden states <c>(8, 128, d)</c> and labels <c>(8)</c>.</summary>
+    public static (Tensor Input, Tensor Labels) Batch(EncoderShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        torch.manual_seed(1);
+        var input = torch.randn(8, 128, shape.Model);
+        var labels = torch.randint(0, shape.Classes, new long[] { 8 });
+        return (input, labels);
+    }
+
+    /// <summary>Runs the comparison, prints the tables and writes JSON and Markdown to the output folder.</summary>
+    public static int Run(ModelStepOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        torch.set_num_threads(options.Threads);
+        var results = new ModelStepResults { Options = options };
+        DescribeMachine(results, options);
+        foreach (var (key, value) in results.Environment)
+        {
+            Log($"{key}: {value}");
+        }
+
+        PyTorchPeer? peer = null;
+        if (options.Python)
+        {
+            peer = PyTorchPeer.Find(options.PythonPath, out var why);
+            if (peer is null)
+            {
+                Log($"PyTorch peer skipped: {why}");
+            }
+            else
+            {
+                results.Environment["pytorch"] = $"{peer.Python} {peer.Script}";
+            }
+        }
+
+        foreach (var layers in options.Layers)
+        {
+            var depth = new DepthResults { Layers = layers };
+            results.Depths.Add(depth);
+            MeasureDepth(depth, options, peer, results);
+        }
+
+        var report = ModelStepReport.Markdown(results);
+        Console.WriteLine();
+        Console.WriteLine(report);
+        Directory.CreateDirectory(options.OutputDirectory);
+        var stamp = results.StartedUtc.ToString("yyyyMMdd-HHmmss", Invariant);
+        var json = Path.Combine(options.OutputDirectory, $"model-step-{stamp}.json");
+        var markdown = Path.Combine(options.OutputDirectory, $"model-step-{stamp}.md");
+        File.WriteAllText(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(markdown, report);
+        Log($"results: {Path.GetFullPath(markdown)} and {Path.GetFullPath(json)}");
+        return 0;
+    }
+
+    private static void MeasureDepth(DepthResults depth, ModelStepOptions options, PyTorchPeer? peer, ModelStepResults results)
+    {
+        var shape = new EncoderShape(depth.Layers);
+        var (input, labels) = Batch(shape);
+        var runs = new List<TrainingRun>();
+        try
+        {
+            Log($"{depth.Layers} layers: building the models (VectorFit's surgery takes the SVDs)");
+            foreach (var method in Enum.GetValues<TrainingMethod>())
+            {
+                var run = TrainingRun.Create(method, shape);
+                runs.Add(run);
+                depth.DotnetState[Name(method)] = run.State();
+                if (method == TrainingMethod.VectorFit)
+                {
+                    depth.SetupSeconds = run.SetupTime.TotalSeconds;
+                    Log($"  VectorFit setup (ModelSurgery.Apply, {6 * depth.Layers} SVDs): {run.SetupTime.TotalSeconds:F2} s");
+                }
+            }
+
+            // The replaced Linear layers are garbage now; collect them before timing anything.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+
+            var steps = StepActions(runs, options).ToList();
+            for (var round = 1; round <= options.Rounds; round++)
+            {
+                results.LoadReadings.Add($"{depth.Layers} layers, round {round}, .NET: {LoadAverage()}");
+                DotnetRound(depth, steps, input, labels, options, round);
+                if (peer is not null)
+                {
+                    results.LoadReadings.Add($"{depth.Layers} layers, round {round}, PyTorch: {LoadAverage()}");
+                    PythonRound(depth, peer, options, firstRound: round == 1);
+                }
+            }
+
+            if (options.Inference)
+            {
+                results.LoadReadings.Add($"{depth.Layers} layers, inference: {LoadAverage()}");
+                Inference(depth, shape, runs.Single(r => r.Method == TrainingMethod.VectorFit), input, options);
+            }
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                run.Dispose();
+            }
+
+            input.Dispose();
+            labels.Dispose();
+        }
+
+        if (options.Diagnostics)
+        {
+            results.LoadReadings.Add($"{depth.Layers} layers, SVD diagnostics: {LoadAverage()}");
+            SvdDiagnostics(depth, shape, options);
+        }
+
+        if (options.Memory)
+        {
+            results.LoadReadings.Add($"{depth.Layers} layers, memory: {LoadAverage()}");
+            foreach (var method in Enum.GetValues<TrainingMethod>())
+            {
+                Log($"  peak memory, .NET {Name(method)}, {depth.Layers} layers (own process)");
+                depth.DotnetMemory[Name(method)] = MemoryProbe.Measure(method, depth.Layers, options.MemorySteps, options.Threads);
+                if (peer is not null)
+                {
+                    Log($"  peak memory, PyTorch {Name(method)}, {depth.Layers} layers (own process)");
+                    depth.PythonMemory[Name(method)] = peer.RunJson(new[]
+                    {
+                        "--memory", Name(method), "--layers", depth.Layers.ToString(Invariant),
+                        "--steps", options.MemorySteps.ToString(Invariant), "--threads", options.Threads.ToString(Invariant),
+                    }).GetProperty("memory");
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<(string Name, Action Prepare, TrainingRun Run)> StepActions(List<TrainingRun> runs, ModelStepOptions options)
+    {
+        foreach (var run in runs)
+        {
+            if (run.Method != TrainingMethod.VectorFit)
+            {
+                yield return (Name(run.Method), () => { }, run);
+                continue;
+            }
+
+            if (!options.Diagnostics)
+            {
+                yield return ("vectorfit", () => { }, run);
+                continue;
+            }
+
+            if (!TrainingRun.CanForcePath)
+            {
+                Log("  diagnostics: VectorFitLinear has no PathOverride switch here; forced paths skipped");
+                yield return ("vectorfit", () => { }, run);
+                continue;
+            }
+
+            // The same model and optimizer, one step on each path in turn (AVF keeps counting).
+            yield return ("vectorfit", () => run.ForcePath("Auto"), run);
+            yield return ("vectorfit-factored", () => run.ForcePath("Factored"), run);
+            yield return ("vectorfit-materialized", () => run.ForcePath("Materialized"), run);
+        }
+    }
+
+    private static void DotnetRound(
+        DepthResults depth, List<(string Name, Action Prepare, TrainingRun Run)> steps, Tensor input, Tensor labels, ModelStepOptions options, int round)
+    {
+        Log($"{depth.Layers} layers, round {round}: .NET ({string.Join(", ", steps.Select(s => s.Name))})");
+        foreach (var (_, prepare, run) in steps)
+        {
+            prepare();
+            for (var i = 0; i < options.Warmup; i++)
+            {
+                run.Step(input, labels);
+            }
+        }
+
+        var clock = new Stopwatch();
+        for (var i = 0; i < options.Steps; i++)
+        {
+            var line = new List<string>();
+            foreach (var (name, prepare, run) in steps)
+            {
+                prepare();
+                clock.Restart();
+                run.Step(input, labels);
+                clock.Stop();
+                Samples(depth.DotnetSteps, name).Add(clock.Elapsed.TotalSeconds);
+                line.Add($"{name} {clock.Elapsed.TotalSeconds:F3}s");
+            }
+
+            Log($"  step {i + 1}/{options.Steps}: {string.Join(", ", line)}");
+        }
+
+        foreach (var (_, prepare, run) in steps.Where(s => s.Name == "vectorfit"))
+        {
+            prepare();
+        }
+    }
+
+    private static void PythonRound(DepthResults depth, PyTorchPeer peer, ModelStepOptions options, bool firstRound)
+    {
+        Log($"{depth.Layers} layers: PyTorch peer");
+        var args = new List<string>
+        {
+            "--layers", depth.Layers.ToString(Invariant), "--methods", "full,lora,vectorfit,vectorfit-materialized",
+            "--warmup", options.Warmup.ToString(Invariant), "--steps", options.Steps.ToString(Invariant),
+            "--threads", options.Threads.ToString(Invariant),
+        };
+        if (firstRound)
+        {
+            args.Add("--svd");
+            if (options.Inference)
+            {
+                args.AddRange(new[] { "--inference", "--inference-runs", options.InferenceRuns.ToString(Invariant) });
+            }
+        }
+
+        var json = peer.RunJson(args);
+        var entry = json.GetProperty("layers").GetProperty(depth.Layers.ToString(Invariant));
+        foreach (var method in entry.GetProperty("step").EnumerateObject())
+        {
+            Samples(depth.PythonSteps, method.Name).AddRange(method.Value.GetProperty("samples_s").EnumerateArray().Select(e => e.GetDouble()));
+            depth.PythonState[method.Name] = method.Value.GetProperty("state").Clone();
+        }
+
+        if (entry.TryGetProperty("svd", out var svd))
+        {
+            depth.PythonSvdFloat32 = svd.GetProperty("float32_s").GetDouble();
+            depth.PythonSvdFloat64 = svd.GetProperty("float64_s").GetDouble();
+        }
+
+        if (entry.TryGetProperty("inference", out var inference))
+        {
+            foreach (var model in inference.EnumerateObject())
+            {
+                Samples(depth.PythonInference, model.Name).AddRange(model.Value.GetProperty("samples_s").EnumerateArray().Select(e => e.GetDouble()));
+            }
+        }
+    }
+
+    private static void Inference(DepthResults depth, EncoderShape shape, TrainingRun vectorFit, Tensor input, ModelStepOptions options)
+    {
+        Log($"{depth.Layers} layers: inference, base vs VectorFit unmerged, then base vs merged");
+        using var baseModel = TrainingRun.BuildBase(shape);
+        baseModel.eval();
+        vectorFit.Model.eval();
+        using (torch.no_grad())
+        {
+            Compare(depth, input, options, ("base", baseModel), ("vectorfit-unmerged", vectorFit.Model));
+            ModelSurgery.MergeAndUnload(vectorFit.Model);
+            Compare(depth, input, options, ("base-vs-merged", baseModel), ("merged", vectorFit.Model));
+        }
+
+        vectorFit.Model.train();
+    }
+
+    private static void Compare(DepthResults depth, Tensor input, ModelStepOptions options, params (string Name, nn.Module<Tensor, Tensor> Model)[] models)
+    {
+        foreach (var (_, model) in models)
+        {
+            using var scope = torch.NewDisposeScope();
+            model.forward(input);
+        }
+
+        var clock = new Stopwatch();
+        for (var i = 0; i < options.InferenceRuns; i++)
+        {
+            foreach (var (name, model) in models)
+            {
+                using var scope = torch.NewDisposeScope();
+                clock.Restart();
+                model.forward(input);
+                clock.Stop();
+                Samples(depth.DotnetInference, name).Add(clock.Elapsed.TotalSeconds);
+            }
+        }
+    }
+
+    private static void SvdDiagnostics(DepthResults depth, EncoderShape shape, ModelStepOptions options)
+    {
+        Log($"{depth.Layers} layers: SVD diagnostics (sequential vs 2 threads)");
+        using var model = TrainingRun.BuildBase(shape);
+        var weights = new List<Tensor>();
+        using (torch.no_grad())
+        {
+            foreach (var (name, parameter) in model.named_parameters())
+            {
+                if (name.EndsWith(".weight", StringComparison.Ordinal) && !name.StartsWith("head", StringComparison.Ordinal) && parameter.dim() == 2)
+                {
+                    weights.Add(parameter.detach());
+                }
+            }
+        }
+
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float64 })
+        {
+            var converted = weights.Select(w => w.to(dtype).DetachFromDisposeScope()).ToList();
+            Svd(converted[0]);
+            var clock = Stopwatch.StartNew();
+            foreach (var w in converted)
+            {
+                Svd(w);
+            }
+
+            depth.DotnetSvd[$"sequential-{dtype}".ToLowerInvariant()] = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            Parallel.ForEach(converted, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, options.Threads) }, Svd);
+            depth.DotnetSvd[$"parallel{Math.Max(2, options.Threads)}-{dtype}".ToLowerInvariant()] = clock.Elapsed.TotalSeconds;
+            foreach (var w in converted)
+            {
+                w.Dispose();
+            }
+        }
+
+        static void Svd(Tensor w)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            torch.linalg.svd(w, fullMatrices: false);
+        }
+    }
+
+    private static void DescribeMachine(ModelStepResults results, ModelStepOptions options)
+    {
+        var env = results.Environment;
+        env["cpu"] = ReadFirst("/proc/cpuinfo", "model name") ?? RuntimeInformation.ProcessArchitecture.ToString();
+        env["cores"] = Environment.ProcessorCount.ToString(Invariant);
+        env["memory"] = ReadFirst("/proc/meminfo", "MemTotal") ?? "?";
+        env["os"] = RuntimeInformation.OSDescription;
+        env[".NET"] = RuntimeInformation.FrameworkDescription;
+        var torchAssembly = typeof(torch).Assembly;
+        env["TorchSharp"] = $"{torchAssembly.GetName().Version} ({Path.GetFileName(Path.GetDirectoryName(torchAssembly.Location))}/{Path.GetFileName(torchAssembly.Location)})";
+        env["threads"] = $"{torch.get_num_threads()} intra-op (set to {options.Threads}); OPENBLAS_NUM_THREADS={Environment.GetEnvironmentVariable("OPENBLAS_NUM_THREADS") ?? "unset"}";
+        var blas = "/usr/lib/x86_64-linux-gnu/libblas.so.3";
+        env["libblas.so.3"] = File.Exists(blas) ? new FileInfo(blas).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? blas : "absent";
+        using (var probe = torch.ones(64, 64).matmul(torch.ones(64, 64)))
+        {
+            // Maps the BLAS into the process, so the check below sees the library libtorch really calls.
+        }
+
+        var maps = File.Exists("/proc/self/maps") ? File.ReadAllText("/proc/self/maps") : string.Empty;
+        env["BLAS in process"] = maps.Contains("openblas", StringComparison.OrdinalIgnoreCase) ? "OpenBLAS mapped" : "OpenBLAS NOT mapped (reference BLAS is ~30x slower)";
+        env["load at start"] = LoadAverage();
+    }
+
+    private static string? ReadFirst(string path, string key)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        return File.ReadLines(path).Where(l => l.StartsWith(key, StringComparison.Ordinal)).Select(l => l[(l.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()).FirstOrDefault();
+    }
+
+    /// <summary>The 1-, 5- and 15-minute load averages.</summary>
+    public static string LoadAverage()
+        => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
+    private static List<double> Samples(Dictionary<string, List<double>> map, string name)
+    {
+        if (!map.TryGetValue(name, out var list))
+        {
+            map[name] = list = new List<double>();
+        }
+
+        return list;
+    }
+
+    /// <summary>The method's name in the results (as step.py spells it).</summary>
+    public static string Name(TrainingMethod method) => method switch
+    {
+        TrainingMethod.Full => "full",
+        TrainingMethod.Lora => "lora",
+        TrainingMethod.VectorFit => "vectorfit",
+        _ => method.ToString().ToLowerInvariant(),
+    };
+
+    private static void Log(string message) => Console.Error.WriteLine(message);
+}

@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace VectorFit.Benchmarks.ModelLevel;
+
+/// <summary>Turns <see cref="ModelStepResults"/> into the Markdown tables and target verdicts of the results page.</summary>
+public static class ModelStepReport
+{
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    /// <summary>The report.</summary>
+    public static string Markdown(ModelStepResults results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var md = new StringBuilder();
+        var o = results.Options;
+        md.AppendLine(Invariant, $"## Model level: {results.StartedUtc:yyyy-MM-dd HH:mm} UTC");
+        md.AppendLine();
+        md.AppendLine(Invariant, $"Settings: batch 8 × 128 tokens, d 768, MLP 3072, 12 heads; AdamW lr 1e-4; {o.Rounds} round(s) × {o.Steps} timed steps per method after {o.Warmup} warm-up step(s); {o.Threads} threads; medians.");
+        md.AppendLine();
+        foreach (var (key, value) in results.Environment)
+        {
+            md.AppendLine(Invariant, $"- {key}: {value}");
+        }
+
+        md.AppendLine(Invariant, $"- load averages (1/5/15 min) before each block: {string.Join("; ", results.LoadReadings)}");
+        md.AppendLine();
+        foreach (var depth in results.Depths)
+        {
+            Depth(md, depth);
+        }
+
+        Targets(md, results);
+        return md.ToString();
+    }
+
+    private static void Depth(StringBuilder md, DepthResults d)
+    {
+        md.AppendLine(Invariant, $"### {d.Layers} layers");
+        md.AppendLine();
+        md.AppendLine("Training step (median seconds; ratios of medians):");
+        md.AppendLine();
+        md.AppendLine("| method | .NET | PyTorch | .NET / PyTorch | .NET ÷ LoRA | PyTorch ÷ LoRA | .NET ÷ full | PyTorch ÷ full |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        var names = d.DotnetSteps.Keys.Concat(d.PythonSteps.Keys).Distinct().ToList();
+        var netLora = Med(d.DotnetSteps, "lora");
+        var pyLora = Med(d.PythonSteps, "lora");
+        var netFull = Med(d.DotnetSteps, "full");
+        var pyFull = Med(d.PythonSteps, "full");
+        foreach (var name in names)
+        {
+            var net = Med(d.DotnetSteps, name);
+            var py = Med(d.PythonSteps, name);
+            md.AppendLine(Invariant, $"| {name} | {S(net)} | {S(py)} | {R(net / py)} | {R(net / netLora)} | {R(py / pyLora)} | {R(net / netFull)} | {R(py / pyFull)} |");
+        }
+
+        md.AppendLine();
+        if (d.SetupSeconds is not null || d.PythonSvdFloat32 is not null)
+        {
+            md.AppendLine(Invariant, $"Setup: .NET ModelSurgery.Apply ({6 * d.Layers} SVDs in float64, as the library takes them) {S(d.SetupSeconds)} s; " +
+                $"PyTorch sequential torch.linalg.svd float32 {S(d.PythonSvdFloat32)} s, float64 {S(d.PythonSvdFloat64)} s; " +
+                $"ratio to float32 {R(d.SetupSeconds / d.PythonSvdFloat32)}, to float64 {R(d.SetupSeconds / d.PythonSvdFloat64)}.");
+            if (d.DotnetSvd.Count > 0)
+            {
+                md.AppendLine(Invariant, $"SVD diagnostics (.NET, torch.linalg.svd only): {string.Join(", ", d.DotnetSvd.Select(kv => $"{kv.Key} {S(kv.Value)} s"))}.");
+            }
+
+            md.AppendLine();
+        }
+
+        if (d.DotnetInference.Count > 0 || d.PythonInference.Count > 0)
+        {
+            var baseMerged = Med(d.DotnetInference, "base-vs-merged");
+            var merged = Med(d.DotnetInference, "merged");
+            var baseUnmerged = Med(d.DotnetInference, "base");
+            var unmerged = Med(d.DotnetInference, "vectorfit-unmerged");
+            var pyBase = Med(d.PythonInference, "base");
+            md.AppendLine(Invariant, $"Inference (no_grad forward, median s): .NET base {S(baseMerged)}, merged {S(merged)} (merged ÷ base {R(merged / baseMerged)}); " +
+                $"unmerged VectorFit {S(unmerged)} (÷ base {R(unmerged / baseUnmerged)}); " +
+                $"PyTorch base {S(pyBase)}, merged {S(Med(d.PythonInference, "merged"))} (÷ base {R(Med(d.PythonInference, "merged") / pyBase)}), " +
+                $"unmerged {S(Med(d.PythonInference, "vectorfit-unmerged"))}; .NET base ÷ PyTorch base {R(baseMerged / pyBase)}.");
+            md.AppendLine();
+        }
+
+        if (d.DotnetMemory.Count > 0)
+        {
+            md.AppendLine("Peak memory, each method in its own process (MiB; \"training\" is the peak during the steps, reset after setup):");
+            md.AppendLine();
+            md.AppendLine("| method | .NET training peak | ÷ LoRA | .NET setup peak | .NET after build (before GC → after GC) | PyTorch training peak | ÷ LoRA | trainable values | trainable-state bytes (param + grad + 2 moments) |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            var netLoraPeak = d.DotnetMemory.TryGetValue("lora", out var lm) ? lm.TrainPeakKib : double.NaN;
+            var pyLoraPeak = d.PythonMemory.TryGetValue("lora", out var plm) ? plm.GetProperty("train_hwm_kib").GetDouble() : double.NaN;
+            foreach (var (name, m) in d.DotnetMemory)
+            {
+                var py = d.PythonMemory.TryGetValue(name, out var pm) ? pm.GetProperty("train_hwm_kib").GetDouble() : double.NaN;
+                md.AppendLine(Invariant, $"| {name} | {Mib(m.TrainPeakKib)} | {R(m.TrainPeakKib / netLoraPeak)} | {Mib(m.SetupPeakKib)} | {Mib(m.BuiltKib)} → {Mib(m.BuiltAfterGcKib)} | {Mib(py)} | {R(py / pyLoraPeak)} | {m.State.TrainableValues:N0} | {m.State.Bytes:N0} ({m.State.BytesWithoutHead:N0} without the head) |");
+            }
+
+            md.AppendLine();
+        }
+    }
+
+    private static void Targets(StringBuilder md, ModelStepResults results)
+    {
+        md.AppendLine("### Issue 5 targets");
+        md.AppendLine();
+        foreach (var d in results.Depths)
+        {
+            var vf = Med(d.DotnetSteps, "vectorfit");
+            var lora = Med(d.DotnetSteps, "lora");
+            var full = Med(d.DotnetSteps, "full");
+            md.AppendLine(Invariant, $"{d.Layers} layers:");
+            Verdict(md, "VectorFit step ≤ 1.25 × LoRA r=1 (.NET)", vf / lora, 1.25);
+            Verdict(md, "VectorFit step ≤ 0.90 × full fine-tuning (.NET)", vf / full, 0.90);
+            foreach (var name in new[] { "full", "lora", "vectorfit" })
+            {
+                Verdict(md, $"{name} step ≤ 1.05 × PyTorch", Med(d.DotnetSteps, name) / Med(d.PythonSteps, name), 1.05);
+            }
+
+            var merged = Med(d.DotnetInference, "merged") / Med(d.DotnetInference, "base-vs-merged");
+            if (!double.IsNaN(merged))
+            {
+                var ok = Math.Abs(merged - 1) <= 0.03;
+                md.AppendLine(Invariant, $"- merged inference = base within 3%: {R(merged)} → **{(ok ? "met" : "missed")}**");
+            }
+
+            Verdict(md, "setup ≤ 0.6 × PyTorch sequential SVD (float32)", d.SetupSeconds / d.PythonSvdFloat32, 0.6);
+            Verdict(md, "setup ≤ 0.6 × PyTorch sequential SVD (float64, the precision the library decomposes in)", d.SetupSeconds / d.PythonSvdFloat64, 0.6);
+            if (d.DotnetMemory.TryGetValue("vectorfit", out var vm) && d.DotnetMemory.TryGetValue("lora", out var lm))
+            {
+                Verdict(md, "peak training memory ≤ 1.2 × LoRA r=1 (.NET)", (double)vm.TrainPeakKib / lm.TrainPeakKib, 1.2);
+                Verdict(md, "trainable-state bytes ≤ LoRA r=1's", (double)vm.State.Bytes / lm.State.Bytes, 1.0);
+            }
+
+            md.AppendLine();
+        }
+    }
+
+    private static void Verdict(StringBuilder md, string what, double? ratio, double limit)
+    {
+        if (ratio is null || double.IsNaN(ratio.Value))
+        {
+            return;
+        }
+
+        var met = ratio.Value <= limit;
+        var by = met ? $"{(limit - ratio.Value) / limit:P0} under" : $"{(ratio.Value - limit) / limit:P0} over";
+        md.AppendLine(Invariant, $"- {what}: {R(ratio)} → **{(met ? "met" : "missed")}** ({by} the limit {limit.ToString("0.00", Invariant)})");
+    }
+
+    private static double Med(Dictionary<string, List<double>> map, string name)
+        => map.TryGetValue(name, out var v) ? ModelStepResults.Median(v) : double.NaN;
+
+    private static string S(double? seconds) => seconds is null || double.IsNaN(seconds.Value) ? "–" : seconds.Value.ToString("0.000", Invariant);
+
+    private static string R(double? ratio) => ratio is null || double.IsNaN(ratio.Value) || double.IsInfinity(ratio.Value) ? "–" : ratio.Value.ToString("0.00", Invariant);
+
+    private static string Mib(double kib) => kib < 0 || double.IsNaN(kib) ? "–" : (kib / 1024).ToString("N0", Invariant);
+}

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Reflection;
+using TorchSharp;
+using TorchSharp.Modules;
+using VectorFit.Benchmarks.Models;
+using static TorchSharp.torch;
+
+namespace VectorFit.Benchmarks.ModelLevel;
+
+/// <summary>The fine-tuning methods the model-level benchmark compares.</summary>
+public enum TrainingMethod
+{
+    /// <summary>Every parameter trains.</summary>
+    Full,
+
+    /// <summary>LoRA r = 1 (α = 1) on q, k, v, o, f1, f2 (<see cref="LoraLinear"/>); the head trains.</summary>
+    Lora,
+
+    /// <summary>VectorFit through the library: <see cref="ModelSurgery"/> on q, k, v, o, f1, f2 and an <see cref="AvfScheduler"/>; the head trains.</summary>
+    VectorFit,
+}
+
+/// <summary>One model being trained: the model, its optimizer, the parameters it trains and, for VectorFit, AVF.</summary>
+public sealed class TrainingRun : IDisposable
+{
+    /// <summary>Learning rate of every method (AdamW, weight decay 0, β 0.9/0.999), as in step.py.</summary>
+    public const double LearningRate = 1e-4;
+
+    private static readonly PropertyInfo? PathOverride =
+        typeof(VectorFitLinear).GetProperty("PathOverride", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
+
+    private TrainingRun(TrainingMethod method, BertEncoder model, IReadOnlyList<Parameter> trained, AvfScheduler? avf, TimeSpan setup)
+    {
+        Method = method;
+        Model = model;
+        Trained = trained;
+        Avf = avf;
+        SetupTime = setup;
+        Optimizer = torch.optim.AdamW(trained, lr: LearningRate);
+    }
+
+    /// <summary>The method.</summary>
+    public TrainingMethod Method { get; }
+
+    /// <summary>The model (adapted for the method).</summary>
+    public BertEncoder Model { get; }
+
+    /// <summary>Every parameter the optimizer was given (AVF-frozen vectors stay in it, skipped while their grad is null).</summary>
+    public IReadOnlyList<Parameter> Trained { get; }
+
+    /// <summary>AdamW over <see cref="Trained"/>.</summary>
+    public optim.Optimizer Optimizer { get; }
+
+    /// <summary>AVF for VectorFit, otherwise <c>null</c>.</summary>
+    public AvfScheduler? Avf { get; }
+
+    /// <summary>Time to adapt the base model (for VectorFit: <see cref="ModelSurgery.Apply"/>, every SVD included).</summary>
+    public TimeSpan SetupTime { get; }
+
+    /// <summary>The model-level AVF schedule: an AVF step at every step, k = 5 — the most AVF can cost per step.</summary>
+    public static AvfOptions WorstCaseAvf { get; } = new() { InitialStep = 1, Interval = 1, AvfSteps = 1_000_000, K = 5 };
+
+    /// <summary>Whether this build of the library lets the benchmark force a VectorFit evaluation path (diagnostics only).</summary>
+    public static bool CanForcePath => PathOverride is not null;
+
+    /// <summary>The base model from <paramref name="seed"/>, adapted for <paramref name="method"/>.</summary>
+    public static TrainingRun Create(TrainingMethod method, EncoderShape shape, long seed = 0)
+    {
+        var model = BuildBase(shape, seed);
+        var clock = Stopwatch.StartNew();
+        AvfScheduler? avf = null;
+        switch (method)
+        {
+            case TrainingMethod.Full:
+                break;
+            case TrainingMethod.Lora:
+                foreach (var parameter in model.parameters())
+                {
+                    parameter.requires_grad = false;
+                }
+
+                foreach (var layer in model.Layers)
+                {
+                    layer.ReplaceProjections(linear => new LoraLinear(linear, rank: 1, alpha: 1));
+                }
+
+                foreach (var parameter in model.Head.parameters())
+                {
+                    parameter.requires_grad = true;
+                }
+
+                break;
+            case TrainingMethod.VectorFit:
+                ModelSurgery.Apply(model, SurgeryConfig);
+                avf = AvfScheduler.FromModel(model, WorstCaseAvf);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown method.");
+        }
+
+        clock.Stop();
+        var trained = model.parameters().Where(p => p.requires_grad).ToList();
+        return new TrainingRun(method, model, trained, avf, clock.Elapsed);
+    }
+
+    /// <summary>The VectorFit configuration: the six projections by their roles, the head trained fully.</summary>
+    public static VectorFitConfig SurgeryConfig { get; } = new()
+    {
+        Preset = new TargetPreset("bench-encoder", new RoleTarget[]
+        {
+            new("q", LayerRole.Query), new("k", LayerRole.Key), new("v", LayerRole.Value),
+            new("o", LayerRole.AttentionOutput), new("f1", LayerRole.FeedForward1), new("f2", LayerRole.FeedForward2),
+        }),
+        ModulesToSave = new[] { "head" },
+    };
+
+    /// <summary>A freshly initialised encoder from <paramref name="seed"/>.</summary>
+    public static BertEncoder BuildBase(EncoderShape shape, long seed = 0)
+    {
+        torch.manual_seed(seed);
+        return new BertEncoder(shape);
+    }
+
+    /// <summary>
+    /// Forces every VectorFit layer of the model onto one evaluation path ("Auto", "Factored", "Materialized") through
+    /// the layer's internal switch; diagnostics only (see <see cref="CanForcePath"/>).
+    /// </summary>
+    public void ForcePath(string path)
+    {
+        if (PathOverride is null)
+        {
+            throw new InvalidOperationException("This build of VectorFitLinear has no PathOverride switch; run without --diagnostics.");
+        }
+
+        var value = Enum.Parse(PathOverride.PropertyType, path);
+        foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(Model))
+        {
+            PathOverride.SetValue(layer, value);
+        }
+    }
+
+    /// <summary>One training step: zero_grad, forward, cross-entropy, backward, AdamW, then AVF.</summary>
+    public void Step(Tensor input, Tensor labels)
+    {
+        using var scope = torch.NewDisposeScope();
+        Optimizer.zero_grad();
+        var loss = nn.functional.cross_entropy(Model.forward(input), labels);
+        loss.backward();
+        Optimizer.step();
+        Avf?.Step();
+    }
+
+    /// <summary>Values the optimizer trains, and their bytes with gradients and AdamW's two moments.</summary>
+    public TrainableState State()
+    {
+        var values = Trained.Sum(p => p.numel());
+        var head = Model.Head.parameters().Sum(p => p.numel());
+        var element = Trained.Count == 0 ? 4 : Trained[0].element_size();
+        return new TrainableState(values, head, 4 * values * element, 4 * (values - head) * element);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        Model.Dispose();
+    }
+}
+
+/// <summary>Trainable state: parameters, gradients and AdamW's two moments (4 tensors per trained value).</summary>
+/// <param name="TrainableValues">Values the optimizer trains (AVF-frozen vectors included: their moments stay).</param>
+/// <param name="HeadValues">Of which the classifier head's.</param>
+/// <param name="Bytes">4 × values × element size.</param>
+/// <param name="BytesWithoutHead">The same without the head (the paper's count).</param>
+public sealed record TrainableState(long TrainableValues, long HeadValues, long Bytes, long BytesWithoutHead);

@@ -1,0 +1,76 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Running;
+using VectorFit.Benchmarks.Layers;
+using VectorFit.Benchmarks.ModelLevel;
+
+namespace VectorFit.Benchmarks;
+
+/// <summary>
+/// Entry point of <c>./build.sh bench [args]</c>:
+/// no arguments or <c>model-step [options]</c> → the model-level comparison with PyTorch;
+/// <c>layers [BenchmarkDotNet options]</c> → the layer suite (all of it without a filter);
+/// BenchmarkDotNet's own options (<c>--filter</c>, <c>--list</c>, ...) → the layer suite with them.
+/// </summary>
+public static class Program
+{
+    private const string Usage = """
+        VectorFit benchmarks (./build.sh bench [args])
+
+          (no arguments)          model-step with its defaults
+          model-step [options]    model level: .NET vs PyTorch, full / LoRA r=1 / VectorFit+AVF (see below)
+          layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
+          --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
+                                    --filter '*Linear768x768*'            one shape
+                                    --filter '*ForwardBackward_*'         one pass, every shape
+                                    --anyCategories Inference --filter '*'
+                                    --list flat                           what exists
+          help                    this text
+
+        """;
+
+    /// <summary>Dispatches on the first argument.</summary>
+    public static int Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        try
+        {
+            if (args.Length == 0)
+            {
+                return ModelStepHarness.Run(new ModelStepOptions());
+            }
+
+            switch (args[0])
+            {
+                case "model-step":
+                    return ModelStepHarness.Run(ModelStepOptions.Parse(args[1..]));
+                case "model-mem":
+                    return MemoryProbe.RunChild(args[1..]);
+                case "layers":
+                    return RunLayers(args.Length == 1 ? new[] { "--filter", "*" } : args[1..]);
+                case "help" or "--help" or "-h":
+                    Console.WriteLine(Usage + ModelStepOptions.Usage);
+                    return 0;
+                default:
+                    if (args[0].StartsWith('-'))
+                    {
+                        return RunLayers(args);
+                    }
+
+                    Console.Error.WriteLine($"Unknown command '{args[0]}'.");
+                    Console.Error.WriteLine(Usage);
+                    return 2;
+            }
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+
+    private static int RunLayers(string[] args)
+    {
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LayerBenchmarkConfig());
+        return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
+    }
+}

@@ -1,0 +1,59 @@
+namespace GlueFineTune.Cli;
+
+/// <summary>The text of <c>--help</c>.</summary>
+internal static class HelpText
+{
+    /// <summary>The full help.</summary>
+    public const string Text = """
+        GlueFineTune — fine-tune BERT or DeBERTa-v3 on GLUE with VectorFit + Adaptive Vector Freezing
+        (arXiv 2503.19530): only the singular values σ and biases b of q, k, v, o, f1, f2 train, plus the task head.
+
+        Usage:
+          GlueFineTune --demo [--output DIR] [--threads N]
+          GlueFineTune --task TASK --data GLUE_DIR --model CHECKPOINT_DIR --output DIR [options]
+          GlueFineTune ...same options... --resume
+
+        Required for a GLUE run:
+          --task NAME         MNLI, SST-2, CoLA, QQP, QNLI, RTE, MRPC or STS-B (case and dashes ignored)
+          --data DIR          the GLUE folder holding MNLI/, SST-2/, … with train.tsv and dev.tsv (MNLI: dev_matched.tsv)
+          --model DIR         a Hugging Face checkpoint folder: config.json, model.safetensors, and vocab.txt
+                              (BERT, e.g. bert-base-uncased) or spm.model (DeBERTa-v3, e.g. microsoft/deberta-v3-base)
+          --output DIR        where the adapter, metrics.json, the AVF report and the resumable checkpoint go
+
+        Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
+          --variant NAME      vectorfit (default: σ, b of q,k,v,o,f1,f2 with AVF) | no-avf | sigma-a-b (Σa + b)
+                              | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)
+          --epochs N          training epochs
+          --batch-size N      training batch size
+          --eval-batch-size N dev batch size (default 64)
+          --lr X              AdamW learning rate (β 0.9/0.999, no weight decay, no warmup)
+          --lr-schedule NAME  linear (default: decays to 0 at the last step) | constant
+          --max-length N      longest input in tokens, special tokens included (default 128; pairs are truncated
+                              longest first)
+          --seed N            seed of the head's initialisation, data order and dropout (default 42)
+          --max-steps N       stop after N optimizer steps (a quick trial)
+          --max-train-examples N  use only the first N training examples (a quick trial)
+
+        Adaptive Vector Freezing (VectorFit variant; defaults from Table 7):
+          --t-i N             step of the first AVF step
+          --t-f N             steps between AVF steps
+          --n-f N             number of AVF steps (0 turns AVF off)
+          --k N               vectors frozen at each AVF step (default 5)
+
+        Other:
+          --resume            continue from OUTPUT/checkpoint exactly where the run stopped (Ctrl+C, a crash or an
+                              epoch end leave one); pass the same options as the first run
+          --demo              no download needed: builds a tiny BERT checkpoint, pre-trains it briefly on the
+                              built-in sentences (masked-language modelling, no labels), then fine-tunes it with
+                              VectorFit + AVF on the built-in sentiment task and reports dev accuracy
+                              (default output: ./demo-output)
+          --threads N         libtorch CPU threads (default: libtorch's choice)
+          -h, --help          this text
+
+        Outputs in --output: adapter.safetensors (VectorFit adapter), metrics.json (dev metrics per epoch),
+        avf_strength.csv and avf_strength.svg (training strength per vector type × layer, like the paper's
+        Figure 3), avf_vectors.csv (one line per vector) and checkpoint/ (for --resume).
+
+        Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved).
+        """;
+}

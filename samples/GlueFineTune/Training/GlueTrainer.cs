@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Globalization;
+using GlueFineTune.Metrics;
+using GlueFineTune.Outputs;
+using static TorchSharp.torch;
+
+namespace GlueFineTune.Training;
+
+/// <summary>How a run ended.</summary>
+/// <param name="Completed">All steps ran (otherwise it was interrupted and left a checkpoint).</param>
+/// <param name="Step">Optimizer steps done.</param>
+/// <param name="Metrics">The metrics log (also in <c>metrics.json</c>).</param>
+/// <param name="LastEvaluation">The last dev evaluation, if any.</param>
+internal sealed record TrainingOutcome(bool Completed, long Step, MetricsLog Metrics, TaskEvaluation? LastEvaluation);
+
+/// <summary>
+/// The training loop: AdamW steps over shuffled batches, each inside its own dispose scope (memory stays
+/// flat), AVF after each step, dev evaluation and a checkpoint at each epoch end, a checkpoint on
+/// cancellation (Ctrl+C) or on an exception, and exact continuation with <see cref="TrainingOptions.Resume"/>.
+/// </summary>
+internal sealed class GlueTrainer
+{
+    private readonly TrainingSession session;
+    private readonly TextWriter log;
+    private readonly TextWriter progressWriter;
+    private readonly bool interactive;
+
+    /// <summary>Prepares the loop.</summary>
+    /// <param name="session">The model, data, optimizer and scheduler.</param>
+    /// <param name="log">Where messages go (stdout).</param>
+    /// <param name="progressWriter">Where the progress line goes (stderr).</param>
+    /// <param name="interactive">Redraw the progress line in place.</param>
+    public GlueTrainer(TrainingSession session, TextWriter log, TextWriter progressWriter, bool interactive)
+    {
+        this.session = session;
+        this.log = log;
+        this.progressWriter = progressWriter;
+        this.interactive = interactive;
+    }
+
+    /// <summary>Called after every step (tests use it to interrupt a run at a chosen step).</summary>
+    public Action<long>? AfterStep { get; init; }
+
+    /// <summary>Trains until the last step or until <paramref name="cancellation"/> fires.</summary>
+    /// <param name="cancellation">Ctrl+C: the loop stops after the current step and writes a checkpoint.</param>
+    /// <returns>How the run ended.</returns>
+    public TrainingOutcome Run(CancellationToken cancellation)
+    {
+        TrainingOptions options = session.Options;
+        Directory.CreateDirectory(options.OutputDirectory);
+        string metricsPath = Path.Combine(options.OutputDirectory, MetricsLog.FileName);
+        long spe = session.StepsPerEpoch;
+        long total = session.TotalSteps;
+        int epochs = (int)((total + spe - 1) / spe);
+
+        long step = 0;
+        double lossSum = 0;
+        long lossCount = 0;
+        MetricsLog metrics = NewLog();
+        if (options.Resume)
+        {
+            (step, lossSum, lossCount, metrics) = RestoreCheckpoint(metricsPath);
+        }
+
+        ReportAvfSchedule(total);
+        var clock = Stopwatch.StartNew();
+        var progress = new ProgressDisplay(progressWriter, interactive, options.BatchSize, step);
+        TaskEvaluation? last = null;
+        double smoothed = lossCount > 0 ? lossSum / lossCount : double.NaN;
+        int[]? order = null;
+        int orderEpoch = -1;
+        try
+        {
+            while (step < total)
+            {
+                if (cancellation.IsCancellationRequested)
+                {
+                    progress.Break();
+                    SaveCheckpoint(step, lossSum, lossCount, "interrupted");
+                    log.WriteLine($"interrupted at step {step}/{total}; checkpoint saved in {options.CheckpointDirectory}. Continue with the same command plus --resume.");
+                    return new TrainingOutcome(false, step, metrics, last);
+                }
+
+                int epoch = (int)(step / spe);
+                if (epoch != orderEpoch)
+                {
+                    order = EpochOrder.Permutation(session.Train.Count, options.Seed, epoch);
+                    orderEpoch = epoch;
+                }
+
+                long next = step + 1;
+                double lr = LearningRates.At(options.Schedule, options.LearningRate, next, total);
+                int start = (int)((next - 1 - (epoch * spe)) * options.BatchSize);
+                int[] indices = order![start..Math.Min(start + options.BatchSize, order.Length)];
+                double loss = TrainStep(indices, lr, next);
+                step = next;
+                session.Avf.Step();
+                lossSum += loss;
+                lossCount++;
+                smoothed = double.IsNaN(smoothed) ? loss : (0.9 * smoothed) + (0.1 * loss);
+                bool epochEnd = step % spe == 0 || step == total;
+                progress.Report(new ProgressSample(step, total, epoch + 1, epochs, smoothed, lr, session.Avf.FrozenSet.Count), force: epochEnd);
+                AfterStep?.Invoke(step);
+
+                if (epochEnd)
+                {
+                    progress.Break();
+                    last = EndEpoch(metrics, metricsPath, epoch + 1, step, lossSum / lossCount, lr, clock.Elapsed);
+                    lossSum = 0;
+                    lossCount = 0;
+                    SaveCheckpoint(step, 0, 0, $"end of epoch {epoch + 1}");
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            progress.Break();
+            TrySaveAfterError(step, lossSum, lossCount, e);
+            throw;
+        }
+
+        return new TrainingOutcome(true, step, metrics, last);
+    }
+
+    private double TrainStep(int[] indices, double lr, long step)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(EpochOrder.StepSeed(session.Options.Seed, step));
+        foreach (var group in session.Optimizer.ParamGroups)
+        {
+            group.LearningRate = lr;
+        }
+
+        TensorBatch batch = session.Train.MakeBatch(indices);
+        Tensor logits = session.Model.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+        Tensor loss = session.Options.Task.IsRegression
+            ? nn.functional.mse_loss(logits.reshape(-1), batch.Labels)
+            : nn.functional.cross_entropy(logits, batch.Labels);
+        session.Optimizer.zero_grad();
+        loss.backward();
+        session.Optimizer.step();
+        double value = loss.item<float>();
+        if (!double.IsFinite(value))
+        {
+            throw new InvalidOperationException($"the training loss is {value} at step {step}: training diverged. Lower --lr (now {session.Options.LearningRate.ToString(CultureInfo.InvariantCulture)}) or resume from the last checkpoint with a lower rate.");
+        }
+
+        return value;
+    }
+
+    private TaskEvaluation EndEpoch(MetricsLog metrics, string metricsPath, int epoch, long step, double trainLoss, double lr, TimeSpan elapsed)
+    {
+        TaskEvaluation evaluation = DevEvaluation.Run(session.Model, session.Dev, session.Options.Task, session.Options.EvalBatchSize);
+        metrics.Epochs.RemoveAll(e => e.Epoch == epoch);
+        metrics.Epochs.Add(new EpochMetrics
+        {
+            Epoch = epoch,
+            Step = step,
+            TrainLoss = trainLoss,
+            LearningRate = lr,
+            Dev = evaluation.ToDictionary(),
+            FrozenVectors = session.Avf.FrozenSet.Select(v => v.Name).ToList(),
+            ElapsedSeconds = Math.Round(elapsed.TotalSeconds, 3),
+        });
+        File.WriteAllText(metricsPath, metrics.ToJson());
+        string frozen = session.Avf.FrozenSet.Count > 0 ? $", {session.Avf.FrozenSet.Count} vectors frozen" : string.Empty;
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train loss {trainLoss:F4}, dev {evaluation}{frozen}"));
+        return evaluation;
+    }
+
+    private (long Step, double LossSum, long LossCount, MetricsLog Metrics) RestoreCheckpoint(string metricsPath)
+    {
+        TrainingOptions options = session.Options;
+        CheckpointState state = TrainingCheckpoint.ReadState(options.CheckpointDirectory);
+        string expected = Fingerprint();
+        if (state.Fingerprint != expected)
+        {
+            throw new InvalidOperationException(
+                $"--resume: the checkpoint in {options.CheckpointDirectory} was written with other settings.{Environment.NewLine}  checkpoint: {state.Fingerprint}{Environment.NewLine}  now:        {expected}{Environment.NewLine}Resume with the same options, or choose a new --output folder.");
+        }
+
+        TrainingCheckpoint.Restore(options.CheckpointDirectory, session.Model, session.Optimizer, session.Avf);
+        MetricsLog metrics = File.Exists(metricsPath) ? MetricsLog.FromJson(File.ReadAllText(metricsPath)) : NewLog();
+        metrics.Epochs.RemoveAll(e => e.Step > state.Step);
+        log.WriteLine($"resumed from {options.CheckpointDirectory} at step {state.Step} ({state.Reason}); AVF has frozen {session.Avf.FrozenSet.Count} vectors");
+        return (state.Step, state.EpochLossSum, state.EpochLossCount, metrics);
+    }
+
+    private void SaveCheckpoint(long step, double lossSum, long lossCount, string reason)
+    {
+        var state = new CheckpointState { Step = step, Fingerprint = Fingerprint(), EpochLossSum = lossSum, EpochLossCount = lossCount, Reason = reason };
+        TrainingCheckpoint.Save(session.Options.CheckpointDirectory, session.Model, session.Surgery, session.Optimizer, session.Avf, state);
+    }
+
+    private void TrySaveAfterError(long step, double lossSum, long lossCount, Exception error)
+    {
+        try
+        {
+            SaveCheckpoint(step, lossSum, lossCount, $"error: {error.GetType().Name}");
+            log.WriteLine($"training stopped at step {step} by an error; a checkpoint of the last completed step is in {session.Options.CheckpointDirectory} (continue with --resume once the cause is fixed).");
+        }
+        catch (Exception saveError) when (saveError is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+        {
+            log.WriteLine($"training stopped by an error and the checkpoint could not be written either: {saveError.Message}");
+        }
+    }
+
+    private void ReportAvfSchedule(long total)
+    {
+        var avf = session.Avf.Options;
+        if (!avf.Enabled)
+        {
+            log.WriteLine("AVF: off for this variant (training strength is still tracked for the heat map)");
+            return;
+        }
+
+        long lastStep = avf.LastAvfStep ?? 0;
+        int reached = lastStep <= total ? avf.AvfSteps : (int)Math.Max(0, ((total - avf.InitialStep) / avf.Interval) + 1);
+        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}"
+            + (reached < avf.AvfSteps ? $" — warning: only {reached} of the {avf.AvfSteps} AVF steps fall within the {total} training steps" : string.Empty));
+    }
+
+    private string Fingerprint()
+    {
+        TrainingOptions o = session.Options;
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
+    }
+
+    private MetricsLog NewLog() => new()
+    {
+        Task = session.Options.Task.Name,
+        Variant = VariantNames.Name(session.Options.Variant),
+        Model = session.Options.ModelDirectory,
+        MainMetric = session.Options.Task.MainMetric.Name(),
+        AdapterParameters = session.Surgery.AdapterParameters,
+        TrainableParameters = session.Surgery.TrainableParameters,
+        Settings = session.Options.Describe(),
+    };
+}
