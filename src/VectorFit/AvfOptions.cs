@@ -46,7 +46,7 @@ public sealed record AvfOptions
     /// <param name="step">An optimizer step number, 1 for the first.</param>
     /// <returns><c>true</c> for <c>t_i + j·t_f</c>, <c>0 ≤ j &lt; n_f</c>.</returns>
     public bool IsAvfStep(long step)
-        => Enabled && step + 1 >= InitialStep && (step + 1 - InitialStep) % Interval == 0 && (step - InitialStep) / Interval < AvfSteps;
+        => Enabled && step >= InitialStep && (step - InitialStep) % Interval == 0 && (step - InitialStep) / Interval < AvfSteps;
 
     /// <summary>Checks every field; throws naming the field, the value and the fix.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A field is out of range.</exception>

@@ -1,4 +1,3 @@
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Order;
@@ -23,6 +22,8 @@ public sealed class LayerBenchmarkConfig : ManualConfig
     /// <summary>The configuration.</summary>
     public LayerBenchmarkConfig()
     {
+        // The default loggers, exporters, columns, analysers and validators; then the job below.
+        Add(DefaultConfig.Instance);
         AddJob(Job.Default
             .WithToolchain(InProcessEmitToolchain.Instance)
             .WithLaunchCount(1)
@@ -31,7 +32,6 @@ public sealed class LayerBenchmarkConfig : ManualConfig
             .WithIterationTime(TimeInterval.FromMilliseconds(250))
             .WithId("InProcessShort")
             .AsDefault());
-        AddColumn(BaselineRatioColumn.RatioMean, BaselineRatioColumn.RatioStdDev);
         WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared, MethodOrderPolicy.Declared));
         WithSummaryStyle(SummaryStyle.Default.WithRatioStyle(RatioStyle.Value));
         WithOptions(ConfigOptions.DisableLogFile);

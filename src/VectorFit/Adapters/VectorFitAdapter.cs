@@ -43,7 +43,7 @@ public static class VectorFitAdapter
 
         var layers = ModelSurgery.FindVectorFitLayers(model);
         var layerNames = layers.Select(l => l.Name).ToList();
-        if (!layerNames.SequenceEqual(report.Layers.Select(l => l.Name)))
+        if (!layerNames.ToHashSet(StringComparer.Ordinal).SetEquals(report.Layers.Select(l => l.Name)))
         {
             throw new InvalidOperationException(
                 $"The report lists {report.Layers.Count} adapted layers ({NameMatch.Sample(report.Layers.Select(l => l.Name).ToList())}) but the model holds " +

@@ -16,13 +16,12 @@ namespace VectorFit;
 /// <list type="bullet">
 /// <item>a plain module: every instance field in the user-declared type hierarchy that holds the child (directly, or in
 /// an array or list) is set by reflection, then the name is re-registered (<c>register_module(name, null)</c>, then
-/// <c>register_module(name, new)</c>);</item>
+/// <c>register_module(name, new)</c>, and the same for the children after it, to keep the child order);</item>
 /// <item><c>Sequential</c>: its <c>forward</c> and its overridden <c>named_children</c>/<c>named_parameters</c> all read a
 /// private <c>_modules</c> list, so that list's slot is set (no registration);</item>
 /// <item><c>ModuleList&lt;T&gt;</c>: the indexer, then re-registration of the index name;</item>
 /// <item><c>ModuleDict&lt;T&gt;</c>: the string indexer, then re-registration of the key.</item>
 /// </list>
-/// Re-registration appends the name at the end of the parent's registry, so the parent's child order changes.
 /// </remarks>
 internal static class ChildReplacer
 {
@@ -61,11 +60,7 @@ internal static class ChildReplacer
 
         if (registered)
         {
-            plan.Setters.Add(newChild =>
-            {
-                parent.register_module(slot.Name, null!);
-                parent.register_module(slot.Name, newChild);
-            });
+            plan.Setters.Add(newChild => { parent.register_module(slot.Name, null!); parent.register_module(slot.Name, newChild); });
         }
 
         return plan;
@@ -81,6 +76,31 @@ internal static class ChildReplacer
 
         var name = type.Name[..type.Name.IndexOf('`', StringComparison.Ordinal)];
         return $"{name}<{string.Join(", ", type.GetGenericArguments().Select(TypeName))}>";
+    }
+
+    /// <summary>
+    /// Registers <paramref name="newChild"/> under <paramref name="name"/> in place of the old child. Registration
+    /// appends, so the children after it are re-registered too: the parent's child order, and with it the order of
+    /// <c>named_modules</c>, <c>named_parameters</c> and <c>state_dict</c>, stays as it was.
+    /// </summary>
+    private static void Reregister(nn.Module parent, string name, nn.Module newChild)
+    {
+        var children = new List<(string Name, nn.Module Module)>();
+        foreach (var (childName, child) in parent.named_children())
+        {
+            children.Add((childName, child));
+        }
+
+        var index = Math.Max(0, children.FindIndex(c => c.Name == name));
+        for (var i = index; i < children.Count; i++)
+        {
+            parent.register_module(children[i].Name, null!);
+        }
+
+        for (var i = index; i < children.Count; i++)
+        {
+            parent.register_module(children[i].Name, children[i].Name == name ? newChild : children[i].Module);
+        }
     }
 
     private static void PlanSequential(SlotPlan plan, nn.Module oldChild, Type newType)

@@ -14,7 +14,7 @@ namespace VectorFit;
 /// anything changes, and the new layers are all built before any is put in place. After it, <c>forward</c>,
 /// <c>named_modules</c>, <c>named_parameters</c> and <c>state_dict</c> all see the new layers. Replaced
 /// layers are not disposed (their tensors may be shared, e.g. tied weights); the garbage collector frees them.
-/// Re-registering a child moves it to the end of its parent's child order.
+/// Module order is kept: each replaced child keeps its place among its parent's children.
 /// </remarks>
 public static class ModelSurgery
 {

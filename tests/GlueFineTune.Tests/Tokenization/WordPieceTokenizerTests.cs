@@ -154,6 +154,14 @@ public sealed class WordPieceTokenizerTests
     }
 
     [Fact]
+    public void A_duplicated_vocabulary_line_maps_to_its_last_id_as_in_hugging_face()
+    {
+        string[] duplicated = [.. Vocabulary, "the"]; // "the" is also line 5
+
+        new WordPieceTokenizer(duplicated).TokenizeToIds("the").Should().Equal(Vocabulary.Length);
+    }
+
+    [Fact]
     public void Missing_vocabulary_file_names_the_path()
     {
         var act = () => WordPieceTokenizer.FromFiles("/nonexistent/vocab.txt");

@@ -29,10 +29,12 @@ public sealed class ModelSurgeryTests
         using var model = build();
         using var x = Seeded(1, ScalarType.Float64, 3, ContainerModels.Features);
         using var before = model.forward(x);
+        var namesBefore = model.named_modules().Select(m => m.name).ToList();
 
         var report = ModelSurgery.Apply(model, AllLinears);
 
         report.Layers.Select(l => l.Name).Should().BeEquivalentTo(linears);
+        model.named_modules().Select(m => m.name).Should().Equal(namesBefore, "each new layer takes the old one's place in the module order");
         var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
         foreach (var name in linears)
         {
@@ -63,6 +65,22 @@ public sealed class ModelSurgeryTests
 
         using var zeroed = model.forward(x);
         MaxAbsDiff(zeroed, before).Should().BeGreaterThan(1e-3);
+    }
+
+    [Fact]
+    public void Apply_KeepsTheParameterOrder_WithSigmaInPlaceOfEachWeight()
+    {
+        using var model = new TinyBert(seed: 8);
+        var before = model.named_parameters().Select(p => p.name).ToList();
+
+        var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
+
+        var adapted = report.Layers.Select(l => l.Name).ToHashSet();
+        var expected = before.Select(n => n.EndsWith(".weight", StringComparison.Ordinal) && adapted.Contains(n[..^".weight".Length])
+            ? n[..^"weight".Length] + "sigma"
+            : n).ToList();
+        model.named_parameters().Select(p => p.name).Should().Equal(expected);
+        model.named_buffers().Select(b => b.name).Should().Equal(report.Layers.SelectMany(l => new[] { $"{l.Name}.U", $"{l.Name}.V" }));
     }
 
     [Fact]

@@ -75,6 +75,7 @@ namespace TorchSharp
             protected override void Dispose(bool disposing)
             {
                 base.Dispose(disposing);
+                if (!disposing) return;   // finalizing: the tensors' own finalizers release them
                 foreach (var (_, state) in _state) ((State)state).Dispose();
             }
 
