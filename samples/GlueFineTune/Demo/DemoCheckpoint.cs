@@ -35,10 +35,11 @@ internal static class DemoCheckpoint
     /// <summary>Builds, pre-trains and writes the checkpoint into <paramref name="folder"/>.</summary>
     /// <param name="folder">The checkpoint folder to create.</param>
     /// <param name="pretrainingSteps">Masked-LM steps (0 writes the random initialisation).</param>
+    /// <param name="learningRate">Pre-training learning rate.</param>
     /// <param name="seed">Seed of the initialisation and the masking.</param>
     /// <param name="log">Where to describe what happens.</param>
     /// <returns>The pre-training result.</returns>
-    public static PretrainingResult Create(string folder, int pretrainingSteps, int seed, TextWriter log)
+    public static PretrainingResult Create(string folder, int pretrainingSteps, double learningRate, int seed, TextWriter log)
     {
         ArgumentNullException.ThrowIfNull(log);
         Directory.CreateDirectory(folder);
@@ -55,7 +56,7 @@ internal static class DemoCheckpoint
         var sentences = DemoSentimentData.Train.Select(e => e.First).ToList();
         int maskId = vocabulary.ToList().IndexOf("[MASK]");
         var result = pretrainingSteps > 0
-            ? DemoPretraining.Run(model, tokenizer, sentences, maskId, pretrainingSteps, batchSize: 32, learningRate: 2e-3, seed)
+            ? DemoPretraining.Run(model, tokenizer, sentences, maskId, pretrainingSteps, batchSize: 32, learningRate, seed)
             : new PretrainingResult(0, double.NaN, double.NaN, TimeSpan.Zero);
 
         // Like bert-base-uncased, the checkpoint has the pre-trained pooler but no classifier; the pre-training heads are not kept.

@@ -9,12 +9,13 @@ using VectorFit;
 namespace GlueFineTune.Demo;
 
 /// <summary>Settings of the demo that tests shrink.</summary>
-/// <param name="PretrainingSteps">Masked-LM steps for the toy checkpoint.</param>
+/// <param name="PretrainingSteps">Self-supervised pre-training steps for the toy checkpoint.</param>
+/// <param name="PretrainingLearningRate">Pre-training learning rate.</param>
 /// <param name="Epochs">Fine-tuning epochs.</param>
 /// <param name="BatchSize">Fine-tuning batch size.</param>
 /// <param name="LearningRate">Fine-tuning learning rate.</param>
 /// <param name="TrainExamples">Training examples used (of the built-in 320).</param>
-internal sealed record DemoSettings(int PretrainingSteps = 400, int Epochs = 8, int BatchSize = 16, double LearningRate = 5e-3, int TrainExamples = 320)
+internal sealed record DemoSettings(int PretrainingSteps = 400, double PretrainingLearningRate = 5e-3, int Epochs = 8, int BatchSize = 16, double LearningRate = 5e-3, int TrainExamples = 320)
 {
     /// <summary>
     /// The demo's AVF schedule: Table 7's shape (first AVF step about 3/8 into training, then every half epoch,
@@ -72,7 +73,7 @@ internal static class DemoRunner
             log.WriteLine($"      pre-training all its weights for {settings.PretrainingSteps} steps on the unlabelled training sentences (the");
             log.WriteLine("      sentiment labels are never used), with BERT-style objectives: masked-language modelling for the tokens, and");
             log.WriteLine("      predicting each sentence's bag of words from the pooled [CLS] (in place of next-sentence prediction)");
-            PretrainingResult pre = DemoCheckpoint.Create(checkpoint, settings.PretrainingSteps, seed, log);
+            PretrainingResult pre = DemoCheckpoint.Create(checkpoint, settings.PretrainingSteps, settings.PretrainingLearningRate, seed, log);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      pre-training loss {pre.FirstLoss:F2} -> {pre.LastLoss:F2} in {pre.Elapsed.TotalSeconds:F1} s; wrote config.json, vocab.txt, model.safetensors (no classifier)"));
         }
         else

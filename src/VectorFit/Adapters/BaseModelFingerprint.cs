@@ -9,7 +9,7 @@ internal sealed class TensorProbe
 {
     public required string Name { get; init; }
 
-    public required string DType { get; init; }
+    public required string ElementType { get; init; }
 
     public required long[] Shape { get; init; }
 
@@ -53,7 +53,7 @@ internal static class BaseModelFingerprint
             }
 
             var (value, bound) = ProbeTensor(parameter);
-            probes.Add(new TensorProbe { Name = name, DType = parameter.dtype.ToString(), Shape = parameter.shape, Value = value, Bound = bound });
+            probes.Add(new TensorProbe { Name = name, ElementType = parameter.dtype.ToString(), Shape = parameter.shape, Value = value, Bound = bound });
         }
 
         foreach (var (name, layer) in layers)
@@ -62,7 +62,7 @@ internal static class BaseModelFingerprint
             probes.Add(new TensorProbe
             {
                 Name = $"{name}.U·Vᵀ",
-                DType = layer.U.dtype.ToString(),
+                ElementType = layer.U.dtype.ToString(),
                 Shape = new[] { layer.out_features, layer.in_features },
                 Value = value,
                 Bound = bound,
@@ -86,13 +86,13 @@ internal static class BaseModelFingerprint
                 continue;
             }
 
-            if (!saved.Shape.SequenceEqual(probe.Shape) || saved.DType != probe.DType)
+            if (!saved.Shape.SequenceEqual(probe.Shape) || saved.ElementType != probe.ElementType)
             {
-                problems.Add($"base tensor '{saved.Name}' is {probe.DType} [{string.Join(", ", probe.Shape)}] here but {saved.DType} [{string.Join(", ", saved.Shape)}] in the adapter's base model");
+                problems.Add($"base tensor '{saved.Name}' is {probe.ElementType} [{string.Join(", ", probe.Shape)}] here but {saved.ElementType} [{string.Join(", ", saved.Shape)}] in the adapter's base model");
                 continue;
             }
 
-            var tolerance = (probe.DType is nameof(ScalarType.Float16) or nameof(ScalarType.BFloat16) ? HalfTolerance : Tolerance) * Math.Max(saved.Bound, probe.Bound);
+            var tolerance = (probe.ElementType is nameof(ScalarType.Float16) or nameof(ScalarType.BFloat16) ? HalfTolerance : Tolerance) * Math.Max(saved.Bound, probe.Bound);
             if (!(Math.Abs(saved.Value - probe.Value) <= tolerance) || !(Math.Abs(saved.Bound - probe.Bound) <= tolerance))
             {
                 problems.Add(string.Create(CultureInfo.InvariantCulture,
@@ -120,7 +120,8 @@ internal static class BaseModelFingerprint
         var p = Probe(columns, 0.7, 0.1, type, tensor.device);
         var q = Probe(rows, 1.3, 0.2, ScalarType.Float64, tensor.device);
         var value = (matrix.mv(p).to(ScalarType.Float64) * q).sum().item<double>();
-        var bound = q.norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * matrix.to(ScalarType.Float64).norm().item<double>();
+        // The norm is taken in the working dtype: a float64 copy of a large embedding would double its memory.
+        var bound = q.norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * matrix.norm().to(ScalarType.Float64).item<double>();
         return (value, bound);
     }
 

@@ -116,7 +116,7 @@ public sealed class SafetensorsReader : IDisposable
         var type = info.ScalarType ?? throw new NotSupportedException(
             $"Tensor '{name}' in '{Path}' has dtype {info.DType}, which TorchSharp cannot hold; supported: {string.Join(", ", SafetensorsDType.Supported)}.");
 
-        var tensor = torch.empty(info.Shape, dtype: type);
+        var tensor = torch.empty(info.Shape, dtype: type, device: torch.CPU);
         try
         {
             if (info.ByteLength > 0)

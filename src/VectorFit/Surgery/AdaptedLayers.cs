@@ -1,4 +1,6 @@
+using TorchSharp;
 using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace VectorFit;
 
@@ -8,12 +10,30 @@ namespace VectorFit;
 /// </summary>
 internal static class AdaptedLayers
 {
-    /// <summary>Builds the adapted layer that replaces <paramref name="linear"/>.</summary>
-    public static VectorFitLinear Create(Linear linear, VectorFitLinearOptions options, AdaptationMethod method) => method switch
+    /// <summary>Builds the adapted layer that replaces <paramref name="linear"/>, in the same train/eval mode.</summary>
+    public static VectorFitLinear Create(Linear linear, VectorFitLinearOptions options, AdaptationMethod method)
     {
-        AdaptationMethod.VectorFit => new VectorFitLinear(linear, options),
-        _ => throw new ArgumentOutOfRangeException(nameof(method), method, $"Surgery does not support method {method}."),
-    };
+        var layer = method switch
+        {
+            AdaptationMethod.VectorFit => new VectorFitLinear(linear, options),
+            _ => throw new ArgumentOutOfRangeException(nameof(method), method, $"Surgery does not support method {method}."),
+        };
+        return SameMode(linear, layer);
+    }
+
+    /// <summary>Merges an adapted layer into a plain <c>Linear</c>, in the same train/eval mode.</summary>
+    public static Linear Merge(VectorFitLinear layer) => SameMode(layer, layer.ToLinear());
+
+    private static T SameMode<T>(nn.Module original, T replacement)
+        where T : nn.Module
+    {
+        if (!original.training)
+        {
+            replacement.eval();
+        }
+
+        return replacement;
+    }
 
     /// <summary>The report entry of an adapted layer.</summary>
     public static AdaptedLayerInfo Describe(string name, LayerRole role, VectorFitLinear layer) => new()

@@ -60,7 +60,7 @@ internal static class ChildReplacer
 
         if (registered)
         {
-            plan.Setters.Add(newChild => { parent.register_module(slot.Name, null!); parent.register_module(slot.Name, newChild); });
+            plan.Setters.Add(newChild => Reregister(parent, slot.Name, newChild));
         }
 
         return plan;

@@ -102,7 +102,7 @@ public static class ModelSurgery
                 nameof(model));
         }
 
-        var merged = BuildAll(layers, l => l.Module.ToLinear(), (l, e) =>
+        var merged = BuildAll(layers, l => AdaptedLayers.Merge(l.Module), (l, e) =>
             new InvalidOperationException($"Merge changed nothing: cannot merge '{l.Name}': {e.Message}", e));
         for (var i = 0; i < layers.Count; i++)
         {

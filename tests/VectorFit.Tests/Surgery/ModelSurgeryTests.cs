@@ -84,6 +84,18 @@ public sealed class ModelSurgeryTests
     }
 
     [Fact]
+    public void ApplyAndMerge_KeepTheLayersTrainOrEvalMode()
+    {
+        using var model = new TinyBert(seed: 9);
+        model.eval();
+        ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
+        ModelSurgery.FindVectorFitLayers(model).Should().OnlyContain(l => !l.Layer.training);
+
+        ModelSurgery.MergeAndUnload(model);
+        model.modules().Should().OnlyContain(m => !m.training);
+    }
+
+    [Fact]
     public void Apply_FieldTypedLinear_IsReportedWithFieldNameTypeAndFix_AndNothingChanges()
     {
         using var model = new ContainerModels.LinearFieldModel();
