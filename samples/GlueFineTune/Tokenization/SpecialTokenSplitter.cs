@@ -15,6 +15,16 @@ internal static class SpecialTokenSplitter
         ArgumentNullException.ThrowIfNull(text);
         ArgumentNullException.ThrowIfNull(specialTokens);
         var segments = new List<(string Text, bool IsSpecial)>();
+        if (!specialTokens.Any(t => t.Length > 0 && text.Contains(t, StringComparison.Ordinal)))
+        {
+            if (text.Length > 0)
+            {
+                segments.Add((text, false));
+            }
+
+            return segments;
+        }
+
         int plainStart = 0;
         int i = 0;
         while (i < text.Length)

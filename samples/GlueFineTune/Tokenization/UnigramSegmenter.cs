@@ -20,6 +20,8 @@ internal sealed class UnigramSegmenter
     /// <summary>SentencePiece's penalty below the lowest piece score for an unknown character.</summary>
     public const double UnknownPenalty = 10.0;
 
+    // Every matchable piece maps to its id and every proper prefix of one to -1, so the search from a
+    // position stops as soon as no piece can continue.
     private readonly Dictionary<string, int> _matchable = new(StringComparer.Ordinal);
     private readonly double[] _scores;
     private readonly int _maxPieceLength;
@@ -51,7 +53,7 @@ internal sealed class UnigramSegmenter
 
             if (entry.Type is SentencePieceType.Normal or SentencePieceType.UserDefined && entry.Piece.Length > 0)
             {
-                _matchable.TryAdd(entry.Piece, id);
+                AddMatchable(entry.Piece, id);
                 _maxPieceLength = Math.Max(_maxPieceLength, entry.Piece.Length);
             }
             else if (entry.Type == SentencePieceType.Byte && TryParseBytePiece(entry.Piece, out byte value))
@@ -106,7 +108,12 @@ internal sealed class UnigramSegmenter
                     continue;
                 }
 
-                if (lookup.TryGetValue(text.AsSpan(start, length), out int id))
+                if (!lookup.TryGetValue(text.AsSpan(start, length), out int id))
+                {
+                    break;
+                }
+
+                if (id >= 0)
                 {
                     Relax(start, end, id, _scores[id], best, fromStart, fromId);
                     coveredByPiece |= length == charLength;
@@ -137,6 +144,20 @@ internal sealed class UnigramSegmenter
 
         tokens.Reverse();
         return _byteIds is null ? tokens : SpellUnknownAsBytes(text, tokens, _byteIds);
+    }
+
+    private void AddMatchable(string piece, int id)
+    {
+        for (int length = 1; length < piece.Length; length++)
+        {
+            _matchable.TryAdd(piece[..length], -1);
+        }
+
+        // The first piece with a given text wins; a prefix-only entry is upgraded to a piece.
+        if (!_matchable.TryGetValue(piece, out int existing) || existing < 0)
+        {
+            _matchable[piece] = id;
+        }
     }
 
     private static bool SplitsSurrogatePair(string text, int position) =>

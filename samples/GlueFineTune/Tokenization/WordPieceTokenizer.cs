@@ -18,6 +18,8 @@ internal sealed class WordPieceTokenizer : ITokenizer
 
     private readonly string[] _vocabulary;
     private readonly Dictionary<string, int> _ids;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _wordStarts;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _continuations;
     private readonly BasicTokenizer _basic;
     private readonly string[] _specialStrings;
     private readonly string _source;
@@ -44,10 +46,19 @@ internal sealed class WordPieceTokenizer : ITokenizer
 
         _vocabulary = [.. vocabulary];
         _ids = new Dictionary<string, int>(_vocabulary.Length, StringComparer.Ordinal);
+        var continuations = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < _vocabulary.Length; i++)
         {
-            _ids[_vocabulary[i]] = i; // Hugging Face keeps the last line of a duplicated token.
+            string token = _vocabulary[i];
+            _ids[token] = i; // Hugging Face keeps the last line of a duplicated token.
+            if (token.Length > ContinuationPrefix.Length && token.StartsWith(ContinuationPrefix, StringComparison.Ordinal))
+            {
+                continuations[token[ContinuationPrefix.Length..]] = i;
+            }
         }
+
+        _wordStarts = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        _continuations = continuations.GetAlternateLookup<ReadOnlySpan<char>>();
 
         SpecialTokenNames names = Options.SpecialTokens;
         SpecialTokens = new SpecialTokenIds(
@@ -143,15 +154,9 @@ internal sealed class WordPieceTokenizer : ITokenizer
     /// <param name="ids">Receives the piece ids, or the unknown id for the whole word.</param>
     internal void SplitWord(string word, List<int> ids)
     {
-        // Character boundaries are code points, as in Python.
-        var boundaries = new List<int>(word.Length + 1);
-        for (int i = 0; i < word.Length; i += char.IsSurrogatePair(word, i) ? 2 : 1)
-        {
-            boundaries.Add(i);
-        }
-
-        int charCount = boundaries.Count;
-        boundaries.Add(word.Length);
+        // Characters are code points, as in Python; only words with surrogate pairs need a boundary table.
+        int[]? boundaries = word.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0 ? CodePointBoundaries(word) : null;
+        int charCount = boundaries is null ? word.Length : boundaries.Length - 1;
         if (charCount > Options.MaxInputCharsPerWord)
         {
             ids.Add(SpecialTokens.Unk);
@@ -159,21 +164,18 @@ internal sealed class WordPieceTokenizer : ITokenizer
         }
 
         int mark = ids.Count;
-        var lookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
         int start = 0;
         while (start < charCount)
         {
+            // A piece after the first is looked up among the "##" entries, without its prefix.
+            var table = start == 0 ? _wordStarts : _continuations;
             int end = charCount;
             int found = -1;
             while (start < end)
             {
-                ReadOnlySpan<char> piece = word.AsSpan(boundaries[start], boundaries[end] - boundaries[start]);
-                if (start > 0)
-                {
-                    piece = string.Concat(ContinuationPrefix, piece);
-                }
-
-                if (lookup.TryGetValue(piece, out int id))
+                int from = boundaries is null ? start : boundaries[start];
+                int to = boundaries is null ? end : boundaries[end];
+                if (table.TryGetValue(word.AsSpan(from, to - from), out int id))
                 {
                     found = id;
                     break;
@@ -192,6 +194,18 @@ internal sealed class WordPieceTokenizer : ITokenizer
             ids.Add(found);
             start = end;
         }
+    }
+
+    private static int[] CodePointBoundaries(string word)
+    {
+        var boundaries = new List<int>(word.Length + 1);
+        for (int i = 0; i < word.Length; i += char.IsSurrogatePair(word, i) ? 2 : 1)
+        {
+            boundaries.Add(i);
+        }
+
+        boundaries.Add(word.Length);
+        return [.. boundaries];
     }
 
     private int RequireToken(string token, string configKey)
