@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace VectorFit.Tests;
 
 /// <summary>
-/// Compiles and runs the README quick start (docs/quickstart-snippet.md) on the BERT-shaped model, so the snippet
+/// Compiles and runs the README quick start on the BERT-shaped model, so the snippet
 /// stays real API. The lines between the markers are the snippet, verbatim but for the model, batches and preset.
 /// </summary>
 [Collection("libtorch")]

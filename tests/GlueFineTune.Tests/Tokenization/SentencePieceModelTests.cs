@@ -101,4 +101,22 @@ public sealed class SentencePieceModelTests
             new UnigramToken(1, 0, 2),
             new UnigramToken(0, 2, 4));
     }
+
+    [Fact]
+    public void Segmenter_reaches_long_pieces_through_prefixes_that_are_not_pieces()
+    {
+        // "▁ab" and "▁abc" are not pieces, only prefixes of "▁abcd"; the search must walk through them.
+        SentencePieceEntry[] pieces =
+        [
+            new("[UNK]", 0, SentencePieceType.Unknown),
+            new("\u2581a", -1f, SentencePieceType.Normal),
+            new("\u2581abcd", -0.5f, SentencePieceType.Normal),
+            new("b", -3f, SentencePieceType.Normal),
+        ];
+        var segmenter = new UnigramSegmenter(pieces, unkId: 0, byteFallback: false);
+
+        segmenter.Segment("\u2581abcd").Should().Equal(new UnigramToken(2, 0, 5));
+        // "▁abce": "▁abcd" does not match; ▁a + b + [UNK] for "ce" (merged).
+        segmenter.Segment("\u2581abce").Select(t => t.Id).Should().Equal(1, 3, 0);
+    }
 }
