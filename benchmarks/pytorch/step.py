@@ -19,6 +19,7 @@ Usage:
   step.py [--layers 4 12] [--methods full,lora,vectorfit,vectorfit-materialized] [--warmup 2] [--steps 5]
           [--threads 2] [--svd] [--inference] [--inference-runs 10]
   step.py --memory METHOD --layers 12      (one method in this process: peak RSS, for a fresh process per method)
+  step.py --serve --layers 12 [--methods ...]   (step server: the C# harness alternates .NET and PyTorch steps)
 
 Prints one JSON object on stdout (progress goes to stderr).
 """
@@ -233,9 +234,8 @@ def set_materialize(model, flag):
             module.materialize = flag
 
 
-def time_steps(layers, methods, warmup, steps):
-    """Interleaved steps; vectorfit and vectorfit-materialized share one model (one SVD), switched per step."""
-    x, y = batch()
+def build_runs(layers, methods):
+    """The models per method; vectorfit and vectorfit-materialized share one model (one SVD), switched per step."""
     runs = {}
     setup = {}
     for method in methods:
@@ -247,6 +247,13 @@ def time_steps(layers, methods, warmup, steps):
         setup[method] = time.perf_counter() - start
         model.train()
         runs[method] = (model, optimizer, avf, method == "vectorfit-materialized")
+    return runs, setup
+
+
+def time_steps(layers, methods, warmup, steps):
+    """Interleaved steps (one of each method in turn); medians."""
+    x, y = batch()
+    runs, setup = build_runs(layers, methods)
     for method, (model, optimizer, avf, materialize) in runs.items():
         set_materialize(model, materialize)
         for _ in range(warmup):
@@ -265,6 +272,33 @@ def time_steps(layers, methods, warmup, steps):
         result[method] = {"median_s": statistics.median(samples[method]), "samples_s": samples[method],
                           "build_s": setup.get(method), "state": trainable_state_bytes(model, optimizer)}
     return result, runs
+
+
+def serve(layers, methods, threads):
+    """Step server for the C# harness: builds the models, then answers one line per command on stdin.
+
+    Commands: "step METHOD" (one timed training step; answers {"method", "s"}), "quit". The harness alternates a .NET
+    step and a PyTorch step of the same method, so both sides see the same machine load at nearly the same time.
+    """
+    x, y = batch()
+    runs, setup = build_runs(layers, methods)
+    state = {m: trainable_state_bytes(r[0], r[1]) for m, r in runs.items()}
+    print(json.dumps({"ready": True, "build_s": setup, "state": state}), flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "quit":
+            break
+        if parts[0] != "step" or len(parts) != 2 or parts[1] not in runs:
+            print(json.dumps({"error": f"bad command {line.strip()!r}"}), flush=True)
+            continue
+        model, optimizer, avf, materialize = runs[parts[1]]
+        set_materialize(model, materialize)
+        start = time.perf_counter()
+        train_step(model, optimizer, avf, x, y)
+        elapsed = time.perf_counter() - start
+        print(json.dumps({"method": parts[1], "s": elapsed}), flush=True)
 
 
 def time_inference(layers, runs, repeats):
@@ -358,6 +392,7 @@ def main():
     parser.add_argument("--inference-runs", type=int, default=10)
     parser.add_argument("--no-steps", action="store_true", help="skip the training-step timing")
     parser.add_argument("--memory", metavar="METHOD", help="peak memory of one method in this process")
+    parser.add_argument("--serve", action="store_true", help="step server for the C# harness (see serve())")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -372,6 +407,9 @@ def main():
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"unknown method '{m}'; use one of {', '.join(METHODS)}")
+    if args.serve:
+        serve(args.layers[0], methods, args.threads)
+        return
     out["layers"] = {}
     for layers in args.layers:
         entry = {}

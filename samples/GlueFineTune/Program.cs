@@ -52,9 +52,11 @@ internal static class Program
         Console.CancelKeyPress += onCancel;
         try
         {
-            if (cli.Threads is { } threads)
+            // The demo's toy model is too small for intra-op parallelism to pay: one thread unless asked.
+            int? threads = cli.Threads ?? (cli.Demo ? 1 : null);
+            if (threads is { } count)
             {
-                TorchSharp.torch.set_num_threads(threads);
+                TorchSharp.torch.set_num_threads(count);
             }
 
             bool interactive = !Console.IsErrorRedirected;

@@ -130,23 +130,30 @@ public sealed record SvftPattern
     /// <exception cref="ArgumentException"><c>d ≥ r</c>, or a Top-k pattern on a non-square layer.</exception>
     public void ValidateFor(long inFeatures, long outFeatures)
     {
+        if (ProblemFor(inFeatures, outFeatures) is { } problem)
+        {
+            throw new ArgumentException(problem, "options");
+        }
+    }
+
+    /// <summary>Why the pattern does not fit a layer of the given shape, or <c>null</c> when it fits.</summary>
+    internal string? ProblemFor(long inFeatures, long outFeatures)
+    {
         var rank = Math.Min(inFeatures, outFeatures);
         if (rank <= OffDiagonals)
         {
-            throw new ArgumentException(
-                $"SVFT pattern {this} needs d < r for the layer {inFeatures} -> {outFeatures}: M is {rank} × {rank}, so d can be at most {rank - 1} (which fills M), got d = {OffDiagonals}. " +
-                "Lower d, or exclude the layers of small rank from the targets.",
-                "options");
+            return $"SVFT pattern {this} needs d < r for the layer {inFeatures} -> {outFeatures}: M is {rank} × {rank}, so d can be at most {rank - 1} (which fills M), got d = {OffDiagonals}. " +
+                "Lower d, or exclude the layers of small rank from the targets.";
         }
 
         if (Kind == SvftPatternKind.TopK && inFeatures != outFeatures)
         {
-            throw new ArgumentException(
-                $"SVFT pattern {this} needs a square layer, got {inFeatures} -> {outFeatures} (in_features {inFeatures}, out_features {outFeatures}): " +
+            return $"SVFT pattern {this} needs a square layer, got {inFeatures} -> {outFeatures} (in_features {inFeatures}, out_features {outFeatures}): " +
                 "the alignments |u_iᵀ v_j| compare left and right singular vectors, which then differ in length. " +
-                "Use Banded or Random for non-square layers, or restrict the targets to square ones (e.g. q, k, v, o).",
-                "options");
+                "Use Banded or Random for non-square layers, or restrict the targets to square ones (e.g. q, k, v, o).";
         }
+
+        return null;
     }
 
     /// <summary>The pattern as SVFT names it: <c>Plain</c>, <c>Banded(d=2)</c>, <c>Random(d=2, seed=7)</c>, <c>TopK(d=2)</c>.</summary>

@@ -11,7 +11,8 @@ namespace VectorFit.Benchmarks.Layers;
 /// One linear layer of shape <c>in → out</c> at N tokens, six ways: frozen <c>Linear</c> (the baseline), trainable
 /// <c>Linear</c>, LoRA r=1 (<see cref="LoraLinear"/>), <see cref="VectorFitLinear"/> (σ and b trainable),
 /// <see cref="VectorFitLinear"/> with σ frozen (as AVF leaves it) and the merged layer
-/// (<see cref="VectorFitLinear.ToLinear"/>, frozen).
+/// (<see cref="VectorFitLinear.ToLinear"/>, frozen); plus SVFT (<see cref="SvftLinear"/>, values and b trainable) with
+/// the plain and the banded d = 2 pattern.
 /// </summary>
 /// <remarks>
 /// <para><b>Forward</b>: the forward pass as in training (autograd on; the input does not require grad).</para>
@@ -31,6 +32,8 @@ public abstract class LayerBenchmarks
     private VectorFitLinear _vectorFit = null!;
     private VectorFitLinear _vectorFitFrozenSigma = null!;
     private Linear _merged = null!;
+    private SvftLinear _svftPlain = null!;
+    private SvftLinear _svftBanded2 = null!;
     private Tensor _input = null!;
     private Tensor _inputWithGrad = null!;
     private Tensor _outputGrad = null!;
@@ -56,6 +59,8 @@ public abstract class LayerBenchmarks
         _vectorFitFrozenSigma = VectorFitLinear.FromLinear(_frozen);
         _vectorFitFrozenSigma.sigma.requires_grad = false;
         _merged = _vectorFit.ToLinear();
+        _svftPlain = SvftLinear.FromLinear(_frozen);
+        _svftBanded2 = SvftLinear.FromLinear(_frozen, new SvftLinearOptions { Pattern = SvftPattern.Banded(2) });
         Freeze(_merged);
         _trainable = nn.Linear(InFeatures, OutFeatures);
         _lora = new LoraLinear(nn.Linear(InFeatures, OutFeatures), rank: 1, alpha: 1);
@@ -75,7 +80,7 @@ public abstract class LayerBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var module in new nn.Module[] { _frozen, _trainable, _lora, _vectorFit, _vectorFitFrozenSigma, _merged })
+        foreach (var module in new nn.Module[] { _frozen, _trainable, _lora, _vectorFit, _vectorFitFrozenSigma, _merged, _svftPlain, _svftBanded2 })
         {
             module.Dispose();
         }
@@ -109,6 +114,14 @@ public abstract class LayerBenchmarks
     [Benchmark, BenchmarkCategory("Forward")]
     public void Forward_Merged() => Forward(_merged);
 
+    /// <summary>SvftLinear, plain pattern (M diagonal), training-mode forward.</summary>
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void Forward_Svft_Plain() => Forward(_svftPlain);
+
+    /// <summary>SvftLinear, banded d = 2, training-mode forward.</summary>
+    [Benchmark, BenchmarkCategory("Forward")]
+    public void Forward_Svft_Banded2() => Forward(_svftBanded2);
+
     /// <summary>Frozen Linear, forward + backward (baseline).</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("ForwardBackward")]
     public void ForwardBackward_FrozenLinear() => ForwardBackward(_frozen);
@@ -132,6 +145,14 @@ public abstract class LayerBenchmarks
     /// <summary>Merged Linear (frozen), forward + backward to the input.</summary>
     [Benchmark, BenchmarkCategory("ForwardBackward")]
     public void ForwardBackward_Merged() => ForwardBackward(_merged);
+
+    /// <summary>SvftLinear, plain pattern, forward + backward.</summary>
+    [Benchmark, BenchmarkCategory("ForwardBackward")]
+    public void ForwardBackward_Svft_Plain() => ForwardBackward(_svftPlain);
+
+    /// <summary>SvftLinear, banded d = 2, forward + backward.</summary>
+    [Benchmark, BenchmarkCategory("ForwardBackward")]
+    public void ForwardBackward_Svft_Banded2() => ForwardBackward(_svftBanded2);
 
     /// <summary>Frozen Linear under no_grad (baseline).</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("Inference")]

@@ -14,8 +14,9 @@ namespace VectorFit.Benchmarks.ModelLevel;
 /// inference; peak memory per method in a process of its own; trainable-state bytes.
 /// </summary>
 /// <remarks>
-/// Methods are timed interleaved (one step of each in turn, medians over the steps), and each round runs the
-/// .NET block and then the PyTorch block, so that a change in the machine's load hits every figure alike.
+/// Methods are timed interleaved (one step of each in turn, medians over the steps), and each .NET step runs next to
+/// the same step in PyTorch (a <c>step.py --serve</c> process holding the same models), so that a change in the
+/// machine's load hits every figure alike.
 /// </remarks>
 public static class ModelStepHarness
 {
@@ -102,15 +103,31 @@ public static class ModelStepHarness
             GC.WaitForPendingFinalizers();
 
             var steps = StepActions(runs, options).ToList();
-            for (var round = 1; round <= options.Rounds; round++)
+            results.LoadReadings.Add($"{depth.Layers} layers, training steps: {LoadAverage()}");
+            StepServer? server = null;
+            try
             {
-                results.LoadReadings.Add($"{depth.Layers} layers, round {round}, .NET: {LoadAverage()}");
-                DotnetRound(depth, steps, input, labels, options, round);
                 if (peer is not null)
                 {
-                    results.LoadReadings.Add($"{depth.Layers} layers, round {round}, PyTorch: {LoadAverage()}");
-                    PythonRound(depth, peer, options, firstRound: round == 1);
+                    Log($"{depth.Layers} layers: starting the PyTorch step server (builds the same models)");
+                    server = peer.StartServer(depth.Layers, PythonMethods, options.Threads);
+                    foreach (var method in server.Ready.GetProperty("state").EnumerateObject())
+                    {
+                        depth.PythonState[method.Name] = method.Value.Clone();
+                    }
                 }
+
+                TimeSteps(depth, steps, server, input, labels, options);
+            }
+            finally
+            {
+                server?.Dispose();
+            }
+
+            if (peer is not null)
+            {
+                results.LoadReadings.Add($"{depth.Layers} layers, PyTorch SVD and inference: {LoadAverage()}");
+                PythonSvdAndInference(depth, peer, options);
             }
 
             if (options.Inference)
@@ -186,68 +203,102 @@ public static class ModelStepHarness
         }
     }
 
-    private static void DotnetRound(
-        DepthResults depth, List<(string Name, Action Prepare, TrainingRun Run)> steps, Tensor input, Tensor labels, ModelStepOptions options, int round)
+    /// <summary>The methods the PyTorch peer runs (its vectorfit is the factored forward).</summary>
+    private static readonly string[] PythonMethods = { "full", "lora", "vectorfit", "vectorfit-materialized" };
+
+    /// <summary>
+    /// Warm-up, then <see cref="ModelStepOptions.Steps"/> rounds of one step per method, each .NET step next to the same
+    /// method's PyTorch step (which goes first alternates), with a short pause before each so the other process's idle
+    /// BLAS threads have stopped spinning.
+    /// </summary>
+    private static void TimeSteps(
+        DepthResults depth, List<(string Name, Action Prepare, TrainingRun Run)> steps, StepServer? server, Tensor input, Tensor labels, ModelStepOptions options)
     {
-        Log($"{depth.Layers} layers, round {round}: .NET ({string.Join(", ", steps.Select(s => s.Name))})");
-        foreach (var (_, prepare, run) in steps)
+        var names = steps.Select(s => s.Name).Concat(server is null ? Array.Empty<string>() : PythonMethods).Distinct().ToList();
+        Log($"{depth.Layers} layers: {options.Warmup} warm-up and {options.Steps} timed steps of {string.Join(", ", names)} (.NET{(server is null ? string.Empty : " and PyTorch alternating")})");
+        foreach (var name in names)
         {
-            prepare();
             for (var i = 0; i < options.Warmup; i++)
             {
-                run.Step(input, labels);
+                DotnetStep(name);
+                PythonStep(name);
             }
         }
 
-        var clock = new Stopwatch();
         for (var i = 0; i < options.Steps; i++)
         {
             var line = new List<string>();
-            foreach (var (name, prepare, run) in steps)
+            foreach (var name in names)
             {
-                prepare();
-                clock.Restart();
-                run.Step(input, labels);
-                clock.Stop();
-                Samples(depth.DotnetSteps, name).Add(clock.Elapsed.TotalSeconds);
-                line.Add($"{name} {clock.Elapsed.TotalSeconds:F3}s");
+                double? net, py;
+                if (i % 2 == 0)
+                {
+                    net = Paused(() => DotnetStep(name));
+                    py = Paused(() => PythonStep(name));
+                }
+                else
+                {
+                    py = Paused(() => PythonStep(name));
+                    net = Paused(() => DotnetStep(name));
+                }
+
+                if (net is { } n)
+                {
+                    Samples(depth.DotnetSteps, name).Add(n);
+                }
+
+                if (py is { } p)
+                {
+                    Samples(depth.PythonSteps, name).Add(p);
+                }
+
+                line.Add($"{name} {(net is null ? "-" : net.Value.ToString("F3", Invariant))}/{(py is null ? "-" : py.Value.ToString("F3", Invariant))}s");
             }
 
-            Log($"  step {i + 1}/{options.Steps}: {string.Join(", ", line)}");
+            Log($"  step {i + 1}/{options.Steps} (.NET/PyTorch): {string.Join(", ", line)}");
         }
 
-        foreach (var (_, prepare, run) in steps.Where(s => s.Name == "vectorfit"))
+        foreach (var (_, prepare, _) in steps.Where(s => s.Name == "vectorfit"))
         {
             prepare();
         }
+
+        double? DotnetStep(string name)
+        {
+            var match = steps.FirstOrDefault(s => s.Name == name);
+            if (match.Run is null)
+            {
+                return null;
+            }
+
+            match.Prepare();
+            var clock = Stopwatch.StartNew();
+            match.Run.Step(input, labels);
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        double? PythonStep(string name) => server is not null && PythonMethods.Contains(name) ? server.Step(name) : null;
+
+        static double? Paused(Func<double?> step)
+        {
+            Thread.Sleep(200);
+            return step();
+        }
     }
 
-    private static void PythonRound(DepthResults depth, PyTorchPeer peer, ModelStepOptions options, bool firstRound)
+    private static void PythonSvdAndInference(DepthResults depth, PyTorchPeer peer, ModelStepOptions options)
     {
-        Log($"{depth.Layers} layers: PyTorch peer");
+        Log($"{depth.Layers} layers: PyTorch sequential SVD{(options.Inference ? " and inference" : string.Empty)}");
         var args = new List<string>
         {
-            "--layers", depth.Layers.ToString(Invariant), "--methods", "full,lora,vectorfit,vectorfit-materialized",
-            "--warmup", options.Warmup.ToString(Invariant), "--steps", options.Steps.ToString(Invariant),
-            "--threads", options.Threads.ToString(Invariant),
+            "--layers", depth.Layers.ToString(Invariant), "--no-steps", "--svd", "--threads", options.Threads.ToString(Invariant),
         };
-        if (firstRound)
+        if (options.Inference)
         {
-            args.Add("--svd");
-            if (options.Inference)
-            {
-                args.AddRange(new[] { "--inference", "--inference-runs", options.InferenceRuns.ToString(Invariant) });
-            }
+            args.AddRange(new[] { "--inference", "--inference-runs", options.InferenceRuns.ToString(Invariant) });
         }
 
-        var json = peer.RunJson(args);
-        var entry = json.GetProperty("layers").GetProperty(depth.Layers.ToString(Invariant));
-        foreach (var method in entry.GetProperty("step").EnumerateObject())
-        {
-            Samples(depth.PythonSteps, method.Name).AddRange(method.Value.GetProperty("samples_s").EnumerateArray().Select(e => e.GetDouble()));
-            depth.PythonState[method.Name] = method.Value.GetProperty("state").Clone();
-        }
-
+        var entry = peer.RunJson(args).GetProperty("layers").GetProperty(depth.Layers.ToString(Invariant));
         if (entry.TryGetProperty("svd", out var svd))
         {
             depth.PythonSvdFloat32 = svd.GetProperty("float32_s").GetDouble();

@@ -8,14 +8,11 @@ public sealed record ModelStepOptions
     /// <summary>Encoder depths to measure (default 4 and 12).</summary>
     public IReadOnlyList<int> Layers { get; init; } = new[] { 4, 12 };
 
-    /// <summary>Rounds: each runs the .NET steps, then the PyTorch peer, so load drift hits both sides alike (default 1).</summary>
-    public int Rounds { get; init; } = 1;
-
-    /// <summary>Untimed steps per method at the start of each round (default 1).</summary>
+    /// <summary>Untimed steps per method before timing (default 1).</summary>
     public int Warmup { get; init; } = 1;
 
-    /// <summary>Timed steps per method per round, interleaved across methods (default 3).</summary>
-    public int Steps { get; init; } = 3;
+    /// <summary>Timed steps per method, interleaved across methods and alternating with PyTorch (default 5).</summary>
+    public int Steps { get; init; } = 5;
 
     /// <summary>Intra-op threads on both sides (default 2: the machine's cores).</summary>
     public int Threads { get; init; } = 2;
@@ -52,9 +49,9 @@ public sealed record ModelStepOptions
         model-step [options]     one training step (forward, backward, AdamW) of a BERT-base-shaped encoder,
                                  full fine-tuning vs LoRA r=1 vs VectorFit+AVF, .NET and PyTorch side by side
           --layers 4,12          encoder depths (default 4,12)
-          --rounds N             .NET block then PyTorch block, N times (default 1)
-          --warmup N             untimed steps per method per round (default 1)
-          --steps N              timed steps per method per round (default 3)
+          --warmup N             untimed steps per method (default 1)
+          --steps N              timed steps per method; each .NET step runs next to the same
+                                 PyTorch step (step.py --serve), methods interleaved (default 5)
           --threads N            intra-op threads, both sides (default 2)
           --inference-runs N     forward passes per model for base vs merged (default 5)
           --memory-steps N       steps in each peak-memory process (default 2)
@@ -87,7 +84,6 @@ public sealed record ModelStepOptions
             options = arg switch
             {
                 "--layers" => options with { Layers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(ParseLayers).ToArray() },
-                "--rounds" => options with { Rounds = Count(1) },
                 "--warmup" => options with { Warmup = Count(0) },
                 "--steps" => options with { Steps = Count(1) },
                 "--threads" => options with { Threads = Count(1) },

@@ -17,7 +17,7 @@ public static class ModelStepReport
         var o = results.Options;
         md.AppendLine(Invariant, $"## Model level: {results.StartedUtc:yyyy-MM-dd HH:mm} UTC");
         md.AppendLine();
-        md.AppendLine(Invariant, $"Settings: batch 8 × 128 tokens, d 768, MLP 3072, 12 heads; AdamW lr 1e-4; {o.Rounds} round(s) × {o.Steps} timed steps per method after {o.Warmup} warm-up step(s); {o.Threads} threads; medians.");
+        md.AppendLine(Invariant, $"Settings: batch 8 × 128 tokens, d 768, MLP 3072, 12 heads; AdamW lr 1e-4; {o.Steps} timed steps per method after {o.Warmup} warm-up step(s), methods interleaved, each .NET step next to its PyTorch step; {o.Threads} threads; medians.");
         md.AppendLine();
         foreach (var (key, value) in results.Environment)
         {
@@ -39,10 +39,10 @@ public static class ModelStepReport
     {
         md.AppendLine(Invariant, $"### {d.Layers} layers");
         md.AppendLine();
-        md.AppendLine("Training step (median seconds; ratios of medians):");
+        md.AppendLine("Training step, seconds: median (min); ratios of medians; \"paired\" is the median of the per-step .NET ÷ PyTorch ratios:");
         md.AppendLine();
-        md.AppendLine("| method | .NET | PyTorch | .NET / PyTorch | .NET ÷ LoRA | PyTorch ÷ LoRA | .NET ÷ full | PyTorch ÷ full |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| method | .NET | PyTorch | .NET ÷ PyTorch | paired | .NET ÷ LoRA | PyTorch ÷ LoRA | .NET ÷ full | PyTorch ÷ full |");
+        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         var names = d.DotnetSteps.Keys.Concat(d.PythonSteps.Keys).Distinct().ToList();
         var netLora = Med(d.DotnetSteps, "lora");
         var pyLora = Med(d.PythonSteps, "lora");
@@ -52,7 +52,7 @@ public static class ModelStepReport
         {
             var net = Med(d.DotnetSteps, name);
             var py = Med(d.PythonSteps, name);
-            md.AppendLine(Invariant, $"| {name} | {S(net)} | {S(py)} | {R(net / py)} | {R(net / netLora)} | {R(py / pyLora)} | {R(net / netFull)} | {R(py / pyFull)} |");
+            md.AppendLine(Invariant, $"| {name} | {S(net)} ({S(Min(d.DotnetSteps, name))}) | {S(py)} ({S(Min(d.PythonSteps, name))}) | {R(net / py)} | {R(Paired(d, name))} | {R(net / netLora)} | {R(py / pyLora)} | {R(net / netFull)} | {R(py / pyFull)} |");
         }
 
         md.AppendLine();
@@ -147,6 +147,19 @@ public static class ModelStepReport
         var met = ratio.Value <= limit;
         var by = met ? $"{(limit - ratio.Value) / limit:P0} under" : $"{(ratio.Value - limit) / limit:P0} over";
         md.AppendLine(Invariant, $"- {what}: {R(ratio)} → **{(met ? "met" : "missed")}** ({by} the limit {limit.ToString("0.00", Invariant)})");
+    }
+
+    private static double Min(Dictionary<string, List<double>> map, string name)
+        => map.TryGetValue(name, out var v) && v.Count > 0 ? v.Min() : double.NaN;
+
+    private static double Paired(DepthResults d, string name)
+    {
+        if (!d.DotnetSteps.TryGetValue(name, out var net) || !d.PythonSteps.TryGetValue(name, out var py) || net.Count != py.Count)
+        {
+            return double.NaN;
+        }
+
+        return ModelStepResults.Median(net.Zip(py, (a, b) => a / b).ToList());
     }
 
     private static double Med(Dictionary<string, List<double>> map, string name)

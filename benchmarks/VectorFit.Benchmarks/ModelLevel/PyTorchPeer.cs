@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 
 namespace VectorFit.Benchmarks.ModelLevel;
@@ -63,6 +64,29 @@ public sealed class PyTorchPeer
         return document.RootElement.Clone();
     }
 
+    /// <summary>
+    /// Starts <c>step.py --serve</c>: a PyTorch process holding the same models, stepping one method per request, so the
+    /// harness can alternate .NET and PyTorch steps.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The server did not start.</exception>
+    public StepServer StartServer(int layers, IEnumerable<string> methods, int threads)
+    {
+        var info = new ProcessStartInfo(Python)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { Script, "--serve", "--layers", layers.ToString(CultureInfo.InvariantCulture),
+                     "--methods", string.Join(',', methods), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {Python}.");
+        return new StepServer(process);
+    }
+
     private static string? FindScript()
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
@@ -118,6 +142,72 @@ public sealed class PyTorchPeer
         catch (System.ComponentModel.Win32Exception e)
         {
             return (-1, string.Empty, e.Message);
+        }
+    }
+}
+
+/// <summary>A running <c>step.py --serve</c>.</summary>
+public sealed class StepServer : IDisposable
+{
+    private readonly Process _process;
+
+    internal StepServer(Process process)
+    {
+        _process = process;
+        var ready = ReadJson();
+        if (!ready.TryGetProperty("ready", out _))
+        {
+            throw new InvalidOperationException($"step.py --serve did not start: {ready}");
+        }
+
+        Ready = ready;
+    }
+
+    /// <summary>The server's first answer: build times and trainable state per method.</summary>
+    public JsonElement Ready { get; }
+
+    /// <summary>One training step of <paramref name="method"/> in PyTorch; its duration in seconds, timed by the server.</summary>
+    public double Step(string method)
+    {
+        _process.StandardInput.WriteLine($"step {method}");
+        _process.StandardInput.Flush();
+        var answer = ReadJson();
+        return answer.TryGetProperty("s", out var seconds)
+            ? seconds.GetDouble()
+            : throw new InvalidOperationException($"step.py --serve: {answer}");
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try
+        {
+            _process.StandardInput.WriteLine("quit");
+            _process.StandardInput.Flush();
+            if (!_process.WaitForExit(60_000))
+            {
+                _process.Kill();
+            }
+        }
+        catch (IOException)
+        {
+            // The server is gone already.
+        }
+
+        _process.Dispose();
+    }
+
+    private JsonElement ReadJson()
+    {
+        while (true)
+        {
+            var line = _process.StandardOutput.ReadLine()
+                ?? throw new InvalidOperationException($"step.py --serve exited (code {(_process.HasExited ? _process.ExitCode : -1)}).");
+            if (line.TrimStart().StartsWith('{'))
+            {
+                using var document = JsonDocument.Parse(line);
+                return document.RootElement.Clone();
+            }
         }
     }
 }

@@ -53,10 +53,13 @@ internal static class DemoCheckpoint
         using var model = SequenceClassifier.Create(config, numLabels: 2);
         InitialiseLikeBert(model, config.InitializerRange);
         var tokenizer = WordPieceTokenizer.FromDirectory(folder);
-        var sentences = DemoSentimentData.Train.Select(e => e.First).ToList();
+        DemoSourceTask source = DemoSourceTask.Build(DemoSentimentData.Train);
+        log.WriteLine($"      source task: sentiment of the {source.LabelledCount} training sentences that use only the sentiment words");
+        log.WriteLine($"        {string.Join(" ", source.SourceWords)}");
+        log.WriteLine($"      held out (never labelled in pre-training): {string.Join(" ", source.HeldOutWords)}");
         int maskId = vocabulary.ToList().IndexOf("[MASK]");
         var result = pretrainingSteps > 0
-            ? DemoPretraining.Run(model, tokenizer, sentences, maskId, pretrainingSteps, batchSize: 32, learningRate, seed)
+            ? DemoPretraining.Run(model, tokenizer, source.Sentences, source.Labels, maskId, pretrainingSteps, batchSize: 32, learningRate, seed)
             : new PretrainingResult(0, double.NaN, double.NaN, TimeSpan.Zero);
 
         // Like bert-base-uncased, the checkpoint has the pre-trained pooler but no classifier; the pre-training heads are not kept.

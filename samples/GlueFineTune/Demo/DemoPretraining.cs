@@ -14,18 +14,17 @@ namespace GlueFineTune.Demo;
 internal sealed record PretrainingResult(int Steps, double FirstLoss, double LastLoss, TimeSpan Elapsed);
 
 /// <summary>
-/// Self-supervised pre-training of the whole toy BERT on unlabelled sentences, with BERT's two kinds of
-/// objective: a token-level one, masked-language modelling (15% of the words, at least one per sentence,
-/// become <c>[MASK]</c> and are predicted through a transform and a decoder tied to the word embeddings), and a
-/// sentence-level one that trains <c>[CLS]</c> and the pooler, as next-sentence prediction does for BERT:
-/// predicting the sentence's bag of words from the pooled <c>[CLS]</c>. Labels are never seen.
+/// Pre-training of the whole toy BERT with two objectives, as BERT pairs a token-level and a sentence-level one:
+/// masked-language modelling on every training sentence (15% of the words, at least one per sentence, become
+/// <c>[MASK]</c> and are predicted through a transform and a decoder tied to the word embeddings), and a source
+/// task on the pooled <c>[CLS]</c> (in place of next-sentence prediction) for the sentences that have a source label.
 /// </summary>
 internal sealed class DemoPretraining : nn.Module
 {
     private readonly Linear transform;
     private readonly LayerNorm norm;
     private readonly Parameter decoderBias;
-    private readonly Linear bagOfWords;
+    private readonly Linear sourceClassifier;
 
     private DemoPretraining(long hidden, long vocabulary)
         : base(nameof(DemoPretraining))
@@ -33,25 +32,27 @@ internal sealed class DemoPretraining : nn.Module
         transform = nn.Linear(hidden, hidden);
         norm = nn.LayerNorm(hidden, eps: 1e-12);
         decoderBias = nn.Parameter(zeros(vocabulary));
-        bagOfWords = nn.Linear(hidden, vocabulary);
+        sourceClassifier = nn.Linear(hidden, 2);
         RegisterComponents();
     }
 
     /// <summary>Pre-trains every parameter of <paramref name="model"/> but its classifier on <paramref name="sentences"/>.</summary>
     /// <param name="model">The toy BERT.</param>
     /// <param name="tokenizer">Its tokenizer.</param>
-    /// <param name="sentences">Unlabelled text.</param>
+    /// <param name="sentences">The training sentences.</param>
+    /// <param name="sourceLabels">Per sentence its source-task class (0 or 1), or −100 when it has none.</param>
     /// <param name="maskId">The id of <c>[MASK]</c>.</param>
     /// <param name="steps">Optimizer steps.</param>
     /// <param name="batchSize">Sentences per step.</param>
     /// <param name="learningRate">AdamW's rate (linear decay to 0).</param>
     /// <param name="seed">Seed of the masking and the sampling.</param>
     /// <returns>The loss before and after.</returns>
-    public static PretrainingResult Run(SequenceClassifier model, ITokenizer tokenizer, IReadOnlyList<string> sentences, int maskId, int steps, int batchSize, double learningRate, int seed)
+    public static PretrainingResult Run(SequenceClassifier model, ITokenizer tokenizer, IReadOnlyList<string> sentences, IReadOnlyList<int> sourceLabels, int maskId, int steps, int batchSize, double learningRate, int seed)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(sentences);
+        ArgumentNullException.ThrowIfNull(sourceLabels);
         var clock = Stopwatch.StartNew();
         SpecialTokenIds special = tokenizer.SpecialTokens;
         int[][] encoded = sentences.Select(s => tokenizer.TokenizeToIds(s).ToArray()).ToArray();
@@ -73,8 +74,9 @@ internal sealed class DemoPretraining : nn.Module
                 group.LearningRate = learningRate * (steps - step + 1) / steps;
             }
 
-            var rows = Enumerable.Range(0, batchSize).Select(_ => encoded[random.Next(encoded.Length)]).ToArray();
-            var (ids, mask, labels, words, length) = MakeBatch(rows, special, maskId, vocabulary, random);
+            int[] picks = Enumerable.Range(0, batchSize).Select(_ => random.Next(encoded.Length)).ToArray();
+            var rows = picks.Select(i => encoded[i]).ToArray();
+            var (ids, mask, labels, length) = MakeBatch(rows, special, maskId, random);
             long[] shape = [rows.Length, length];
             Tensor inputIds = tensor(ids, shape);
             Tensor hidden = model.Encode(inputIds, tensor(mask, shape), zeros_like(inputIds));
@@ -83,11 +85,14 @@ internal sealed class DemoPretraining : nn.Module
             Tensor tokenLogits = transformed.matmul(wordEmbeddings.t()).add(heads.decoderBias);
             Tensor maskedLm = nn.functional.cross_entropy(tokenLogits.reshape(-1, vocabulary), tensor(labels));
 
-            Tensor sentenceLogits = heads.bagOfWords.call(model.Pool(hidden));
-            Tensor target = tensor(words, [rows.Length, vocabulary]);
-            Tensor bag = target.mul(nn.functional.log_softmax(sentenceLogits, -1)).sum(-1).mean().neg();
+            Tensor loss = maskedLm;
+            long[] source = picks.Select(i => (long)sourceLabels[i]).ToArray();
+            if (source.Any(l => l >= 0))
+            {
+                Tensor sentenceLogits = heads.sourceClassifier.call(model.Pool(hidden));
+                loss = loss.add(nn.functional.cross_entropy(sentenceLogits, tensor(source)));
+            }
 
-            Tensor loss = maskedLm.add(bag);
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();
@@ -98,17 +103,13 @@ internal sealed class DemoPretraining : nn.Module
         return new PretrainingResult(steps, losses.Take(tenth).Average(), losses.TakeLast(tenth).Average(), clock.Elapsed);
     }
 
-    /// <summary>
-    /// Builds <c>[CLS] words [SEP]</c> rows padded to the longest, with 15% of the words masked (label = the word,
-    /// −100 elsewhere), and each sentence's word distribution (uniform over its distinct words).
-    /// </summary>
-    private static (long[] Ids, long[] Mask, long[] Labels, float[] Words, int Length) MakeBatch(int[][] rows, SpecialTokenIds special, int maskId, long vocabulary, Random random)
+    /// <summary>Builds <c>[CLS] words [SEP]</c> rows padded to the longest, with 15% of the words masked (label = the word, −100 elsewhere).</summary>
+    private static (long[] Ids, long[] Mask, long[] Labels, int Length) MakeBatch(int[][] rows, SpecialTokenIds special, int maskId, Random random)
     {
         int length = rows.Max(r => r.Length) + 2;
         var ids = new long[rows.Length * length];
         var mask = new long[rows.Length * length];
         var labels = new long[rows.Length * length];
-        var bag = new float[rows.Length * vocabulary];
         Array.Fill(ids, special.Pad);
         Array.Fill(labels, -100L);
         for (int b = 0; b < rows.Length; b++)
@@ -126,14 +127,8 @@ internal sealed class DemoPretraining : nn.Module
                 ids[position] = masked ? maskId : words[i];
                 labels[position] = masked ? words[i] : -100;
             }
-
-            int[] distinct = words.Distinct().ToArray();
-            foreach (int w in distinct)
-            {
-                bag[(b * vocabulary) + w] = 1f / distinct.Length;
-            }
         }
 
-        return (ids, mask, labels, bag, length);
+        return (ids, mask, labels, length);
     }
 }

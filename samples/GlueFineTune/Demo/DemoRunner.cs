@@ -13,9 +13,9 @@ namespace GlueFineTune.Demo;
 /// <param name="PretrainingLearningRate">Pre-training learning rate.</param>
 /// <param name="Epochs">Fine-tuning epochs.</param>
 /// <param name="BatchSize">Fine-tuning batch size.</param>
-/// <param name="LearningRate">Fine-tuning learning rate.</param>
+/// <param name="LearningRate">Fine-tuning learning rate (higher than the paper's 1e-3: a toy model and 200 steps).</param>
 /// <param name="TrainExamples">Training examples used (of the built-in 320).</param>
-internal sealed record DemoSettings(int PretrainingSteps = 400, double PretrainingLearningRate = 5e-3, int Epochs = 8, int BatchSize = 16, double LearningRate = 5e-3, int TrainExamples = 320)
+internal sealed record DemoSettings(int PretrainingSteps = 300, double PretrainingLearningRate = 3e-3, int Epochs = 10, int BatchSize = 16, double LearningRate = 2e-2, int TrainExamples = 320)
 {
     /// <summary>
     /// The demo's AVF schedule: Table 7's shape (first AVF step about 3/8 into training, then every half epoch,
@@ -49,8 +49,9 @@ internal static class DemoRunner
     /// <param name="progress">The progress line (stderr).</param>
     /// <param name="interactive">Redraw the progress line in place.</param>
     /// <param name="cancellation">Ctrl+C.</param>
+    /// <param name="afterStep">Called after every training step (tests interrupt runs with it).</param>
     /// <returns>The training outcome and the output files (null when interrupted).</returns>
-    public static (TrainingOutcome Outcome, RunOutputs? Outputs) Run(CliOptions cli, DemoSettings settings, TextWriter log, TextWriter progress, bool interactive, CancellationToken cancellation)
+    public static (TrainingOutcome Outcome, RunOutputs? Outputs) Run(CliOptions cli, DemoSettings settings, TextWriter log, TextWriter progress, bool interactive, CancellationToken cancellation, Action<long>? afterStep = null)
     {
         ArgumentNullException.ThrowIfNull(cli);
         ArgumentNullException.ThrowIfNull(settings);
@@ -62,17 +63,38 @@ internal static class DemoRunner
         log.WriteLine("VectorFit GLUE demo — nothing to download: a toy BERT, the built-in sentiment sentences, VectorFit + AVF.");
         log.WriteLine($"output folder: {output}");
 
+        // Resolve and check every option before doing any work.
+        int trainCount = Math.Min(settings.TrainExamples, cli.MaxTrainExamples ?? int.MaxValue);
+        IReadOnlyList<GlueExample> train = DemoSentimentData.Train.Take(trainCount).ToList();
+        IReadOnlyList<GlueExample> dev = DemoSentimentData.Dev;
+        int epochs = cli.Epochs ?? settings.Epochs;
+        int batch = cli.BatchSize ?? settings.BatchSize;
+        long stepsPerEpoch = (train.Count + batch - 1) / batch;
+        AvfOptions schedule;
+        try
+        {
+            schedule = DemoSettings.Schedule(stepsPerEpoch, epochs, k: 3);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"the demo's AVF schedule does not fit {epochs} epochs of {stepsPerEpoch} steps ({e.Message}); use more --epochs.", e);
+        }
+
+        var preset = new AvfPreset("DEMO", "toy BERT", 0, epochs, batch, settings.LearningRate, schedule);
+        TrainingOptions options = OptionResolver.Build(
+            cli with { Epochs = epochs, BatchSize = batch },
+            GlueTask.Demo,
+            checkpoint,
+            output,
+            preset,
+            "the demo preset (Table 7's schedule shape scaled to the toy run)");
+
         if (!cli.Resume)
         {
-            if (Directory.Exists(output))
-            {
-                Directory.Delete(output, recursive: true);
-            }
-
+            ClearPreviousDemo(output);
             log.WriteLine($"[1/3] building a toy BERT checkpoint in {checkpoint}");
-            log.WriteLine($"      pre-training all its weights for {settings.PretrainingSteps} steps on the unlabelled training sentences (the");
-            log.WriteLine("      sentiment labels are never used), with BERT-style objectives: masked-language modelling for the tokens, and");
-            log.WriteLine("      predicting each sentence's bag of words from the pooled [CLS] (in place of next-sentence prediction)");
+            log.WriteLine($"      pre-training all its weights for {settings.PretrainingSteps} steps, as BERT pairs a token-level and a sentence-level");
+            log.WriteLine("      objective: masked-language modelling on all training sentences, and a narrower source task on the pooled [CLS]");
             PretrainingResult pre = DemoCheckpoint.Create(checkpoint, settings.PretrainingSteps, settings.PretrainingLearningRate, seed, log);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      pre-training loss {pre.FirstLoss:F2} -> {pre.LastLoss:F2} in {pre.Elapsed.TotalSeconds:F1} s; wrote config.json, vocab.txt, model.safetensors (no classifier)"));
         }
@@ -81,20 +103,6 @@ internal static class DemoRunner
             log.WriteLine($"[1/3] --resume: reusing the toy checkpoint in {checkpoint}");
         }
 
-        int trainCount = Math.Min(settings.TrainExamples, cli.MaxTrainExamples ?? int.MaxValue);
-        IReadOnlyList<GlueExample> train = DemoSentimentData.Train.Take(trainCount).ToList();
-        IReadOnlyList<GlueExample> dev = DemoSentimentData.Dev;
-        int epochs = cli.Epochs ?? settings.Epochs;
-        int batch = cli.BatchSize ?? settings.BatchSize;
-        long stepsPerEpoch = (train.Count + batch - 1) / batch;
-        var preset = new AvfPreset("DEMO", "toy BERT", 0, epochs, batch, settings.LearningRate, DemoSettings.Schedule(stepsPerEpoch, epochs, k: 3));
-        TrainingOptions options = OptionResolver.Build(
-            cli with { Epochs = epochs, BatchSize = batch },
-            GlueTask.Demo,
-            checkpoint,
-            output,
-            preset,
-            "the demo preset (Table 7's schedule shape scaled to the toy run)");
         double chance = dev.GroupBy(e => e.Label).Max(g => g.Count()) / (double)dev.Count;
         log.WriteLine($"[2/3] fine-tuning with {VariantNames.Display(options.Variant)} on the demo sentiment task ({train.Count} train / {dev.Count} dev, chance {chance:P0})");
         log.WriteLine($"      {options.Describe()}");
@@ -103,10 +111,10 @@ internal static class DemoRunner
         double before = DevEvaluation.Run(session.Model, session.Dev, options.Task, options.EvalBatchSize).MainValue;
         if (!options.Resume)
         {
-            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      dev accuracy before fine-tuning (new random head): {before:P1}"));
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      dev accuracy before fine-tuning, with the new random head: {before:P1}"));
         }
 
-        var trainer = new GlueTrainer(session, log, progress, interactive);
+        var trainer = new GlueTrainer(session, log, progress, interactive) { AfterStep = afterStep };
         TrainingOutcome outcome = trainer.Run(cancellation);
         if (!outcome.Completed)
         {
@@ -115,7 +123,7 @@ internal static class DemoRunner
 
         RunOutputs outputs = RunOutputs.Write(session);
         EpochMetrics best = outcome.Metrics.Best!;
-        double final = outcome.LastEvaluation?.MainValue ?? double.NaN;
+        double final = outcome.LastEvaluation?.MainValue ?? outcome.Metrics.Epochs[^1].Dev[outcome.Metrics.MainMetric];
         log.WriteLine("[3/3] results");
         log.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
@@ -128,5 +136,38 @@ internal static class DemoRunner
 
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"demo finished in {clock.Elapsed.TotalSeconds:F1} s"));
         return (outcome, outputs);
+    }
+
+    /// <summary>Removes what an earlier demo wrote; refuses a folder holding anything else.</summary>
+    private static void ClearPreviousDemo(string output)
+    {
+        if (!Directory.Exists(output))
+        {
+            return;
+        }
+
+        string[] known =
+        [
+            "base-checkpoint", "checkpoint", "checkpoint.new", "checkpoint.old", RunOutputs.AdapterFileName, MetricsLog.FileName,
+            "avf_strength.csv", "avf_vectors.csv", "avf_strength.svg",
+        ];
+        var foreign = Directory.EnumerateFileSystemEntries(output).Select(Path.GetFileName).Where(n => !known.Contains(n)).ToList();
+        if (foreign.Count > 0)
+        {
+            throw new UsageException($"--output {output} holds files the demo did not write ({string.Join(", ", foreign.Take(5))}); choose a new or empty folder.");
+        }
+
+        foreach (string name in known)
+        {
+            string path = Path.Combine(output, name);
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            else if (File.Exists(path))
+            {
+                File.Delete(path);
+            }
+        }
     }
 }

@@ -100,6 +100,7 @@ internal static class CheckpointLoader
         var ignored = new List<string>();
         var mismatches = new List<string>();
         var reinitialise = new List<string>();
+        var mismatchedKeys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var info in reader.Tensors)
         {
             string key = ModelKey(info.Name, addPrefix ? model.BaseModelPrefix + "." : null);
@@ -127,6 +128,7 @@ internal static class CheckpointLoader
                 else
                 {
                     mismatches.Add(line);
+                    mismatchedKeys.Add(key);
                 }
 
                 continue;
@@ -135,6 +137,7 @@ internal static class CheckpointLoader
             if (info.ScalarType is not { } type || !(IsFloat(type) || type == target.dtype))
             {
                 mismatches.Add($"{key}: checkpoint dtype {info.DType} cannot be copied into {target.dtype}");
+                mismatchedKeys.Add(key);
                 continue;
             }
 
@@ -143,6 +146,7 @@ internal static class CheckpointLoader
 
         var covered = new HashSet<string>(plan.Select(p => p.ModelKey), StringComparer.Ordinal);
         covered.UnionWith(reinitialise);
+        covered.UnionWith(mismatchedKeys);
         var missing = targets.Keys.Where(k => !covered.Contains(k)).ToList();
         var missingRequired = missing.Where(k => !SequenceClassifier.UnderAny(k, model.OptionalPrefixes)).ToList();
         if (missingRequired.Count > 0 || unexpected.Count > 0 || mismatches.Count > 0)

@@ -25,7 +25,10 @@ internal sealed partial class AvfStrengthMatrix
     public static IReadOnlyList<string> RowOrder { get; } =
         ["sigma_q", "b_q", "sigma_k", "b_k", "sigma_v", "b_v", "sigma_o", "b_o", "sigma_f1", "b_f1", "sigma_f2", "b_f2"];
 
-    private AvfStrengthMatrix(IReadOnlyList<AvfVectorFigures> vectors, long step)
+    /// <summary>Builds the matrix from per-vector figures.</summary>
+    /// <param name="vectors">The figures.</param>
+    /// <param name="step">The step they were taken at.</param>
+    public AvfStrengthMatrix(IReadOnlyList<AvfVectorFigures> vectors, long step)
     {
         Vectors = vectors;
         Step = step;

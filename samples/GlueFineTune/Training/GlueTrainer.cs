@@ -61,6 +61,10 @@ internal sealed class GlueTrainer
         {
             (step, lossSum, lossCount, metrics) = RestoreCheckpoint(metricsPath);
         }
+        else if (TrainingCheckpoint.Exists(options.CheckpointDirectory))
+        {
+            log.WriteLine($"note: {options.CheckpointDirectory} holds an earlier run's checkpoint; this run replaces it (pass --resume to continue that run instead)");
+        }
 
         ReportAvfSchedule(total);
         var clock = Stopwatch.StartNew();

@@ -16,6 +16,9 @@ public sealed record AdapterInfo
     /// <summary>The method of the adapted layers.</summary>
     public required AdaptationMethod Method { get; init; }
 
+    /// <summary>The SVFT pattern of <c>M</c> when <see cref="Method"/> is <see cref="AdaptationMethod.Svft"/>; <c>null</c> for VectorFit.</summary>
+    public SvftPattern? SvftPattern { get; init; }
+
     /// <summary>The ablation variant.</summary>
     public required VectorFitVariant Variant { get; init; }
 
@@ -53,14 +56,15 @@ public sealed record AdapterInfo
     public IReadOnlyList<string> TensorNames { get; init; } = Array.Empty<string>();
 
     /// <summary>
-    /// A surgery config that adapts exactly the recorded layers with their recorded roles, variant and bias
-    /// option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
+    /// A surgery config that adapts exactly the recorded layers with their recorded roles, method (and SVFT pattern),
+    /// variant and bias option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
     /// adapter into it.
     /// </summary>
     /// <returns>A config for <see cref="ModelSurgery.Apply"/>.</returns>
     public VectorFitConfig ToSurgeryConfig() => new()
     {
         Method = Method,
+        SvftPattern = SvftPattern ?? global::VectorFit.SvftPattern.Plain,
         Variant = Variant,
         Preset = new TargetPreset($"adapter:{Preset ?? "custom"}", Layers.Select(l => new RoleTarget(l.Name, l.Role)).ToList()),
         ModulesToSave = ModulesToSave,

@@ -25,7 +25,9 @@ internal sealed class TensorProbe
 /// adapter does not hold (including the σ or b an adapted layer keeps frozen) and, for each adapted layer, of
 /// <c>U·Vᵀ</c>. That polar factor of the SVD does not depend on the signs or rotations LAPACK picks, so the same
 /// base weights give the same probe on any device up to round-off; and with σ and b taken from the adapter it
-/// fixes the layer (<c>W = U·diag(σ)·Vᵀ</c>), so equal probes mean equal outputs after loading.
+/// fixes the layer (<c>W = U·diag(σ)·Vᵀ</c>), so equal probes mean equal outputs after loading. An SVFT layer keeps σ as a
+/// frozen buffer, so its σ is probed too (<c>name.sigma</c>); its <c>M</c> lives in a sign-canonical basis
+/// (<see cref="SvftLinear"/>), which the same weights reproduce.
 /// </summary>
 /// <remarks>
 /// The tensors the adapter holds (trained vectors, fully trained modules) are left out, and so are buffers
@@ -39,7 +41,7 @@ internal static class BaseModelFingerprint
 
     /// <summary>Probes the base tensors of <paramref name="model"/> that the adapter does not hold (<paramref name="adapterTensors"/>, <paramref name="modulesToSave"/>), sorted by name.</summary>
     public static List<TensorProbe> Compute(
-        nn.Module model, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers, IReadOnlyList<string> modulesToSave, IReadOnlyCollection<string> adapterTensors)
+        nn.Module model, IReadOnlyList<(string Name, nn.Module Layer)> layers, IReadOnlyList<string> modulesToSave, IReadOnlyCollection<string> adapterTensors)
     {
         using var noGrad = torch.no_grad();
         var held = adapterTensors.ToHashSet(StringComparer.Ordinal);
@@ -58,15 +60,22 @@ internal static class BaseModelFingerprint
 
         foreach (var (name, layer) in layers)
         {
-            var (value, bound) = ProbePolarFactor(layer);
+            var (u, v, frozenSigma) = AdaptedLayers.Factors(layer);
+            var (value, bound) = ProbePolarFactor(u, v);
             probes.Add(new TensorProbe
             {
                 Name = $"{name}.U·Vᵀ",
-                ElementType = layer.U.dtype.ToString(),
-                Shape = new[] { layer.out_features, layer.in_features },
+                ElementType = u.dtype.ToString(),
+                Shape = new[] { u.shape[0], v.shape[0] },
                 Value = value,
                 Bound = bound,
             });
+
+            if (frozenSigma is not null)
+            {
+                var (sigmaValue, sigmaBound) = ProbeTensor(frozenSigma);
+                probes.Add(new TensorProbe { Name = $"{name}.sigma", ElementType = frozenSigma.dtype.ToString(), Shape = frozenSigma.shape, Value = sigmaValue, Bound = sigmaBound });
+            }
         }
 
         probes.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
@@ -125,16 +134,16 @@ internal static class BaseModelFingerprint
         return (value, bound);
     }
 
-    private static (double Value, double Bound) ProbePolarFactor(VectorFitLinear layer)
+    private static (double Value, double Bound) ProbePolarFactor(Tensor u, Tensor v)
     {
         using var scope = torch.NewDisposeScope();
-        var type = layer.U.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        var q = Probe(layer.out_features, 1.3, 0.2, type, layer.U.device);
-        var p = Probe(layer.in_features, 0.7, 0.1, type, layer.V.device);
-        var left = layer.U.to(type).t().mv(q).to(ScalarType.Float64);
-        var right = layer.V.to(type).t().mv(p).to(ScalarType.Float64);
+        var type = u.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var q = Probe(u.shape[0], 1.3, 0.2, type, u.device);
+        var p = Probe(v.shape[0], 0.7, 0.1, type, v.device);
+        var left = u.to(type).t().mv(q).to(ScalarType.Float64);
+        var right = v.to(type).t().mv(p).to(ScalarType.Float64);
         var value = (left * right).sum().item<double>();
-        var bound = q.to(ScalarType.Float64).norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * Math.Sqrt(layer.Rank);
+        var bound = q.to(ScalarType.Float64).norm().item<double>() * p.to(ScalarType.Float64).norm().item<double>() * Math.Sqrt(u.shape[1]);
         return (value, bound);
     }
 

@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace VectorFit.Adapters;
 
 /// <summary>
-/// Adapter files: only what was trained (every trained σ and b of the adapted layers, and the tensors of the
-/// fully trained modules, under their <c>state_dict</c> keys) in a safetensors file, with a JSON record of the
+/// Adapter files: only what was trained (every trained σ and b of the adapted layers — for SVFT layers the entries of
+/// <c>M</c> with their int64 row and column indices — and the tensors of the fully trained modules, under their
+/// <c>state_dict</c> keys) in a safetensors file, with a JSON record of the
 /// configuration, the layers, the AVF schedule, the library version, a fingerprint of the base model and a
 /// checksum of every tensor.
 /// </summary>
@@ -41,7 +42,7 @@ public static class VectorFitAdapter
         ArgumentNullException.ThrowIfNull(report);
         ArgumentException.ThrowIfNullOrEmpty(path);
 
-        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var layers = AdaptedLayers.Find(model);
         var layerNames = layers.Select(l => l.Name).ToList();
         if (!layerNames.ToHashSet(StringComparer.Ordinal).SetEquals(report.Layers.Select(l => l.Name)))
         {
@@ -72,8 +73,9 @@ public static class VectorFitAdapter
                 FormatVersion = FormatVersion,
                 LibraryVersion = LibraryVersion,
                 Method = config.Method,
+                SvftPattern = config.Method == AdaptationMethod.Svft ? config.SvftPattern : null,
                 Variant = config.Variant,
-                UsesAvf = config.Variant.UsesAvf(),
+                UsesAvf = report.UsesAvf,
                 Preset = config.Preset?.Name,
                 TargetNames = config.TargetNames,
                 TargetSuffixes = config.TargetSuffixes,
@@ -112,7 +114,13 @@ public static class VectorFitAdapter
     /// <param name="path">The adapter file.</param>
     /// <returns>The configuration recorded in the file.</returns>
     /// <exception cref="AdapterFormatException">The file is truncated, corrupt (a checksum failed) or not a VectorFit adapter. The model is unchanged.</exception>
-    /// <exception cref="AdapterMismatchException">The adapted layers, keys, shapes or dtypes differ, or the base model is a different one. The model is unchanged.</exception>
+    /// <exception cref="AdapterMismatchException">
+    /// The adapted layers, methods, SVFT patterns, keys, shapes or dtypes differ, or the base model is a different one. The model is unchanged.
+    /// </exception>
+    /// <remarks>
+    /// SVFT layers take the file's entry positions as well as its values, so a Random or Top-k pattern reloads exactly even
+    /// where the positions would be drawn differently (another version, or Top-k ties broken by round-off on another device).
+    /// </remarks>
     public static AdapterInfo Load(nn.Module model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -121,7 +129,7 @@ public static class VectorFitAdapter
         var document = ReadDocument(reader);
         var info = document.Adapter;
 
-        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var layers = AdaptedLayers.Find(model);
         var problems = CompareLayers(info.Layers, layers);
         if (problems.Count > 0)
         {
@@ -145,6 +153,18 @@ public static class VectorFitAdapter
         }
 
         var loaded = ReadVerified(reader, document);
+        var positionProblems = SvftPositions.Problems(loaded, info.Layers, layers);
+        if (positionProblems.Count > 0)
+        {
+            foreach (var tensor in loaded.Values)
+            {
+                tensor.Dispose();
+            }
+
+            throw new AdapterFormatException(
+                $"'{path}' is corrupt: its SVFT entry positions contradict its recorded patterns; the model was not changed.{Environment.NewLine}{string.Join(Environment.NewLine, positionProblems.Select(p => "  " + p))}");
+        }
+
         try
         {
             using var noGrad = torch.no_grad();
@@ -173,7 +193,13 @@ public static class VectorFitAdapter
     {
         foreach (var layer in layers)
         {
-            if (layer.TrainSigma)
+            if (layer.TrainSigma && layer.Method == AdaptationMethod.Svft)
+            {
+                yield return $"{layer.Name}.svft_values";
+                yield return $"{layer.Name}.svft_rows";
+                yield return $"{layer.Name}.svft_cols";
+            }
+            else if (layer.TrainSigma)
             {
                 yield return $"{layer.Name}.sigma";
             }
@@ -222,6 +248,13 @@ public static class VectorFitAdapter
                 $"'{reader.Path}' is adapter format version {document.Adapter.FormatVersion} (written by VectorFit {document.Adapter.LibraryVersion}); this library reads version {FormatVersion}. Use a matching VectorFit version.");
         }
 
+        var badLayer = document.Adapter.Layers.FirstOrDefault(l => !Enum.IsDefined(l.Method) || (l.Method == AdaptationMethod.Svft) != (l.SvftPattern is not null));
+        if (badLayer is not null)
+        {
+            throw new AdapterFormatException(
+                $"'{reader.Path}' has a corrupt adapter record: layer '{badLayer.Name}' records method {badLayer.Method} with SVFT pattern {badLayer.SvftPattern?.ToString() ?? "(none)"}; SVFT layers need a pattern and VectorFit layers none.");
+        }
+
         var recorded = document.TensorSha256.Keys.Order(StringComparer.Ordinal);
         var present = reader.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal);
         var expected = ExpectedLayerKeys(document.Adapter.Layers).ToList();
@@ -234,29 +267,39 @@ public static class VectorFitAdapter
         return document;
     }
 
-    private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, VectorFitLinear Layer)> layers)
+    private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, nn.Module Layer)> layers)
     {
         var problems = new List<string>();
-        var byName = layers.ToDictionary(l => l.Name, l => l.Layer, StringComparer.Ordinal);
+        var byName = layers.ToDictionary(l => l.Name, l => AdaptedLayers.Describe(l.Name, LayerRole.Other, l.Layer), StringComparer.Ordinal);
         foreach (var info in recorded)
         {
             if (!byName.Remove(info.Name, out var layer))
             {
-                problems.Add($"'{info.Name}' is an adapted layer in the adapter but not a VectorFitLinear in the model");
+                problems.Add($"'{info.Name}' is an adapted layer in the adapter but not {WithArticle(info.Method)} in the model");
             }
-            else if (layer.in_features != info.InFeatures || layer.out_features != info.OutFeatures || layer.Rank != info.Rank)
+            else if (layer.Method != info.Method)
             {
-                problems.Add($"'{info.Name}' is {layer.in_features}->{layer.out_features} (r={layer.Rank}) in the model but {info.InFeatures}->{info.OutFeatures} (r={info.Rank}) in the adapter");
+                problems.Add($"'{info.Name}' is {WithArticle(info.Method)} in the adapter but {WithArticle(layer.Method)} in the model (adapt the model with Method = {info.Method})");
             }
-            else if (info.HasBias && layer.bias is null)
+            else if (layer.InFeatures != info.InFeatures || layer.OutFeatures != info.OutFeatures || layer.Rank != info.Rank)
+            {
+                problems.Add($"'{info.Name}' is {layer.InFeatures}->{layer.OutFeatures} (r={layer.Rank}) in the model but {info.InFeatures}->{info.OutFeatures} (r={info.Rank}) in the adapter");
+            }
+            else if (layer.SvftPattern != info.SvftPattern)
+            {
+                problems.Add($"'{info.Name}' has SVFT pattern {layer.SvftPattern} in the model but {info.SvftPattern} in the adapter (adapt the model with SvftPattern = {info.SvftPattern})");
+            }
+            else if (info.HasBias && !layer.HasBias)
             {
                 problems.Add($"'{info.Name}' has a bias in the adapter but none in the model (was the surgery run without AddBias?)");
             }
         }
 
-        problems.AddRange(byName.Keys.Select(name => $"the model's VectorFitLinear '{name}' is not in the adapter"));
+        problems.AddRange(byName.Values.Select(layer => $"the model's {AdaptedLayers.LayerType(layer.Method).Name} '{layer.Name}' is not in the adapter"));
         return problems;
     }
+
+    private static string WithArticle(AdaptationMethod method) => method == AdaptationMethod.Svft ? "an SvftLinear" : "a VectorFitLinear";
 
     private static List<string> CompareKeys(SafetensorsReader reader, AdapterInfo info, Dictionary<string, Tensor> state)
     {

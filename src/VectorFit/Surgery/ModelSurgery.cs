@@ -5,8 +5,8 @@ using static TorchSharp.torch;
 namespace VectorFit;
 
 /// <summary>
-/// Turns the selected <c>Linear</c> layers of any TorchSharp model into <see cref="VectorFitLinear"/> layers
-/// in place, freezes everything but the trained vectors and the fully trained modules, and merges adapted
+/// Turns the selected <c>Linear</c> layers of any TorchSharp model into <see cref="VectorFitLinear"/> layers (or
+/// <see cref="SvftLinear"/> layers, with <see cref="VectorFitConfig.Method"/> = <see cref="AdaptationMethod.Svft"/>) in place, freezes everything but the trained vectors and the fully trained modules, and merges adapted
 /// models back to plain <c>Linear</c> layers.
 /// </summary>
 /// <remarks>
@@ -19,8 +19,8 @@ namespace VectorFit;
 public static class ModelSurgery
 {
     /// <summary>
-    /// Replaces the layers <paramref name="config"/> selects with <see cref="VectorFitLinear"/> layers, then sets
-    /// <c>requires_grad</c> so that only the trained σ and b vectors and the modules in
+    /// Replaces the layers <paramref name="config"/> selects with <see cref="VectorFitLinear"/> (or <see cref="SvftLinear"/>)
+    /// layers, then sets <c>requires_grad</c> so that only the trained σ (or SVFT values) and b and the modules in
     /// <see cref="VectorFitConfig.ModulesToSave"/> train (every other gradient is cleared).
     /// </summary>
     /// <param name="model">The model to adapt, changed in place.</param>
@@ -28,10 +28,11 @@ public static class ModelSurgery
     /// <returns>The adapted layers and the parameter counts (print it for PEFT's summary line).</returns>
     /// <exception cref="ArgumentException">
     /// The config is invalid; a selector or module to save matched nothing; a layer cannot be replaced where it is held
-    /// (e.g. a field typed <c>Linear</c>; the message names the field, its type and the fix); or a weight is not finite.
+    /// (e.g. a field typed <c>Linear</c>; the message names the field, its type and the fix); the SVFT pattern does not fit a
+    /// selected layer (<c>d ≥ r</c>, or Top-k on a non-square layer; every such layer is listed); or a weight is not finite.
     /// The model is unchanged.
     /// </exception>
-    /// <exception cref="InvalidOperationException">The model already holds VectorFit layers (surgery never wraps twice). The model is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers (surgery never wraps twice). The model is unchanged.</exception>
     public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -40,7 +41,7 @@ public static class ModelSurgery
 
         var plan = SurgeryPlanner.Plan(model, config);
         var baseParameters = CountParameters(model.named_parameters(), _ => true);
-        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config.Method), (layer, e) =>
+        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config), (layer, e) =>
             new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
 
         for (var i = 0; i < plan.Layers.Count; i++)
@@ -69,31 +70,32 @@ public static class ModelSurgery
     }
 
     /// <summary>
-    /// Merges every <see cref="VectorFitLinear"/> of <paramref name="model"/> back into a plain <c>Linear</c>
-    /// (<see cref="VectorFitLinear.ToLinear"/>, <c>W = U·diag(σ)·Vᵀ</c>), in place, like PEFT's <c>merge_and_unload</c>.
+    /// Merges every <see cref="VectorFitLinear"/> and <see cref="SvftLinear"/> of <paramref name="model"/> back into a plain
+    /// <c>Linear</c> (<see cref="VectorFitLinear.ToLinear"/>, <c>W = U·diag(σ)·Vᵀ</c>; <see cref="SvftLinear.ToLinear"/>,
+    /// <c>W = U·(diag(σ) + M)·Vᵀ</c>), in place, like PEFT's <c>merge_and_unload</c>.
     /// </summary>
     /// <param name="model">An adapted model.</param>
     /// <returns>The names of the merged layers, in <c>named_modules()</c> order.</returns>
-    /// <exception cref="InvalidOperationException">The model holds no VectorFit layer (already merged?), or a merged weight is not finite. The model is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">The model holds no VectorFit or SVFT layer (already merged?), or a merged weight is not finite. The model is unchanged.</exception>
     /// <exception cref="ArgumentException">A layer is held where a <c>Linear</c> cannot go (e.g. a field typed <c>VectorFitLinear</c>). The model is unchanged.</exception>
-    /// <remarks>The merged layers are new, trainable <c>Linear</c>s; the VectorFit layers are not disposed.</remarks>
+    /// <remarks>The merged layers are new, trainable <c>Linear</c>s; the adapted layers are not disposed.</remarks>
     public static IReadOnlyList<string> MergeAndUnload(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (model is VectorFitLinear)
+        if (AdaptedLayers.IsAdapted(model))
         {
-            throw new ArgumentException("The model itself is a VectorFitLinear, which has no parent to put a Linear in; call its ToLinear() instead.", nameof(model));
+            throw new ArgumentException($"The model itself is a {model.GetType().Name}, which has no parent to put a Linear in; call its ToLinear() instead.", nameof(model));
         }
 
         var occurrences = ModuleTree.Walk(model);
-        var layers = ModuleTree.Distinct<VectorFitLinear>(occurrences);
+        var layers = AdaptedLayers.Distinct(occurrences);
         if (layers.Count == 0)
         {
-            throw new InvalidOperationException("The model holds no VectorFitLinear layer to merge: it was merged already, or ModelSurgery.Apply was never called on it.");
+            throw new InvalidOperationException("The model holds no VectorFitLinear layer to merge (and no SvftLinear): it was merged already, or ModelSurgery.Apply was never called on it.");
         }
 
-        var slots = layers.Select(l => occurrences.Where(o => ReferenceEquals(o.Module, l.Module))
-            .Select(o => ChildReplacer.Plan(o.Slot, l.Module, typeof(Linear))).ToList()).ToList();
+        var slots = layers.Select(l => occurrences.Where(o => ReferenceEquals(o.Module, l.Layer))
+            .Select(o => ChildReplacer.Plan(o.Slot, l.Layer, typeof(Linear))).ToList()).ToList();
         var problems = slots.SelectMany(s => s).SelectMany(p => p.Problems).ToList();
         if (problems.Count > 0)
         {
@@ -102,7 +104,7 @@ public static class ModelSurgery
                 nameof(model));
         }
 
-        var merged = BuildAll(layers, l => AdaptedLayers.Merge(l.Module), (l, e) =>
+        var merged = BuildAll(layers, l => AdaptedLayers.Merge(l.Layer), (l, e) =>
             new InvalidOperationException($"Merge changed nothing: cannot merge '{l.Name}': {e.Message}", e));
         for (var i = 0; i < layers.Count; i++)
         {
@@ -122,6 +124,15 @@ public static class ModelSurgery
     {
         ArgumentNullException.ThrowIfNull(model);
         return ModuleTree.Distinct<VectorFitLinear>(ModuleTree.Walk(model));
+    }
+
+    /// <summary>Every <see cref="SvftLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
+    /// <param name="model">A model adapted with <see cref="AdaptationMethod.Svft"/>.</param>
+    /// <returns>The named layers.</returns>
+    public static IReadOnlyList<(string Name, SvftLinear Layer)> FindSvftLayers(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return ModuleTree.Distinct<SvftLinear>(ModuleTree.Walk(model));
     }
 
     /// <summary>Counts the elements of distinct parameters that satisfy <paramref name="filter"/>.</summary>
@@ -190,7 +201,7 @@ public static class ModelSurgery
         }
     }
 
-    private static void Freeze(nn.Module model, IReadOnlyList<VectorFitLinear> layers, IReadOnlyList<nn.Module> savedModules)
+    private static void Freeze(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
     {
         // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
         foreach (var (_, parameter) in model.named_parameters())
@@ -208,10 +219,9 @@ public static class ModelSurgery
 
         foreach (var layer in layers)
         {
-            SetTrainable(layer.sigma, layer.Options.TrainSigma);
-            if (layer.bias is { } bias)
+            foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
             {
-                SetTrainable(bias, layer.Options.TrainBias);
+                SetTrainable(parameter, trainable);
             }
         }
     }

@@ -67,7 +67,7 @@ internal static class SurgeryPlanner
                 continue;
             }
 
-            var slots = pathsOf[linear].Select(slot => ChildReplacer.Plan(slot, linear, typeof(VectorFitLinear))).ToList();
+            var slots = pathsOf[linear].Select(slot => ChildReplacer.Plan(slot, linear, AdaptedLayers.LayerType(config.Method))).ToList();
             layers.Add(new PlannedLayer(name, linear, role, options, slots));
         }
 
@@ -81,6 +81,7 @@ internal static class SurgeryPlanner
                 nameof(config));
         }
 
+        RejectMisfitPattern(config, layers);
         var modulesToSave = ResolveModulesToSave(model, config, occurrences, layers, pathsOf);
         var problems = layers.SelectMany(l => l.Slots).SelectMany(s => s.Problems).ToList();
         if (problems.Count > 0)
@@ -95,17 +96,39 @@ internal static class SurgeryPlanner
 
     private static void RejectAdaptedModel(nn.Module model, List<(ChildSlot Slot, nn.Module Module)> occurrences)
     {
-        var adapted = ModuleTree.Distinct<VectorFitLinear>(occurrences).Select(l => l.Name).ToList();
-        if (model is VectorFitLinear)
+        var layers = AdaptedLayers.Distinct(occurrences);
+        var adapted = layers.Select(l => l.Name).ToList();
+        var kinds = layers.Select(l => l.Layer).ToList();
+        if (AdaptedLayers.IsAdapted(model))
         {
             adapted.Insert(0, "(the root)");
+            kinds.Add(model);
         }
 
         if (adapted.Count > 0)
         {
             throw new InvalidOperationException(
-                $"The model already holds {adapted.Count} VectorFitLinear layer(s) ({NameMatch.Sample(adapted)}): surgery was applied already and is never applied twice. " +
+                $"The model already holds {adapted.Count} {AdaptedLayers.KindsOf(kinds)} layer(s) ({NameMatch.Sample(adapted)}): surgery was applied already and is never applied twice. " +
                 "Train or load an adapter into this model as it is, call ModelSurgery.MergeAndUnload first, or start from a fresh copy of the base model.");
+        }
+    }
+
+    private static void RejectMisfitPattern(VectorFitConfig config, List<PlannedLayer> layers)
+    {
+        if (config.Method != AdaptationMethod.Svft)
+        {
+            return;
+        }
+
+        var misfits = layers
+            .Select(l => config.SvftPattern.ProblemFor(l.Linear.in_features, l.Linear.out_features) is { } problem ? $"'{l.Name}': {problem}" : null)
+            .OfType<string>()
+            .ToList();
+        if (misfits.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Surgery changed nothing: SvftPattern {config.SvftPattern} does not fit {misfits.Count} of the {layers.Count} selected layer(s).{Environment.NewLine}{string.Join(Environment.NewLine, misfits)}",
+                nameof(config));
         }
     }
 

@@ -44,8 +44,8 @@ public sealed class SurgeryReport
     /// <summary>The ablation variant applied.</summary>
     public VectorFitVariant Variant => Config.Variant;
 
-    /// <summary>Whether the variant trains with Adaptive Vector Freezing (build an <see cref="AvfScheduler"/>).</summary>
-    public bool UsesAvf => Config.Variant.UsesAvf();
+    /// <summary>Whether the variant trains with Adaptive Vector Freezing (build an <see cref="AvfScheduler"/>); never for SVFT.</summary>
+    public bool UsesAvf => Config.Method == AdaptationMethod.VectorFit && Config.Variant.UsesAvf();
 
     /// <summary>The adapted layers, in <c>named_modules()</c> order.</summary>
     public IReadOnlyList<AdaptedLayerInfo> Layers { get; }
@@ -59,13 +59,13 @@ public sealed class SurgeryReport
     /// <summary>The model's parameter count before surgery.</summary>
     public long BaseParameters { get; }
 
-    /// <summary>The base model's parameters plus those the surgery added (σ, created biases); the denominator of <see cref="TrainablePercent"/>.</summary>
+    /// <summary>The base model's parameters plus those the surgery added (σ, or SVFT's entries of <c>M</c>, and created biases); the denominator of <see cref="TrainablePercent"/>.</summary>
     public long AllParameters { get; }
 
     /// <summary>Parameters with <c>requires_grad</c> after surgery: the trained vectors plus the fully trained modules.</summary>
     public long TrainableParameters { get; }
 
-    /// <summary>The trained σ and b values of the adapted layers (the paper's parameter count, which leaves out the task head).</summary>
+    /// <summary>The trained σ (or SVFT <c>M</c> entries) and b values of the adapted layers (the papers' parameter count, which leaves out the task head).</summary>
     public long AdapterParameters => Layers.Sum(l => l.TrainableParameters);
 
     /// <summary>The parameters of the fully trained modules (<see cref="ModulesToSave"/>).</summary>
@@ -87,7 +87,7 @@ public sealed class SurgeryReport
     {
         var text = new StringBuilder();
         text.AppendLine(ToString());
-        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameters:N0}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameters:N0}");
         foreach (var layer in Layers)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");

@@ -23,8 +23,18 @@ public sealed record VectorFitConfig
     /// <summary>The method applied to the selected layers (default <see cref="AdaptationMethod.VectorFit"/>).</summary>
     public AdaptationMethod Method { get; init; } = AdaptationMethod.VectorFit;
 
-    /// <summary>The ablation variant: which layers are adapted and which vectors train (default <see cref="VectorFitVariant.VectorFit"/>).</summary>
+    /// <summary>
+    /// The ablation variant: which layers are adapted and which vectors train (default <see cref="VectorFitVariant.VectorFit"/>).
+    /// With <see cref="AdaptationMethod.Svft"/>, σ reads as <c>M</c>'s entries and AVF does not apply (VectorFit and NoAvf coincide).
+    /// </summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
+
+    /// <summary>
+    /// Which entries of <c>M</c> train when <see cref="Method"/> is <see cref="AdaptationMethod.Svft"/> (default
+    /// <see cref="SvftPattern.Plain"/>); <c>d</c> must be below the rank of every adapted layer, and Top-k needs square
+    /// layers. Leave it at Plain for VectorFit.
+    /// </summary>
+    public SvftPattern SvftPattern { get; init; } = SvftPattern.Plain;
 
     /// <summary>A role preset such as <see cref="TargetPreset.Bert"/> (default <c>null</c>: none).</summary>
     public TargetPreset? Preset { get; init; }
@@ -71,6 +81,18 @@ public sealed record VectorFitConfig
         if (!Enum.IsDefined(Variant))
         {
             throw new ArgumentException($"Variant {(int)Variant} is not a defined VectorFitVariant; use one of {string.Join(", ", Enum.GetNames<VectorFitVariant>())}.", nameof(Variant));
+        }
+
+        if (SvftPattern is null)
+        {
+            throw new ArgumentException("SvftPattern is null; use SvftPattern.Plain (the default), SvftPattern.Banded(d), SvftPattern.Random(d, seed) or SvftPattern.TopK(d).", nameof(SvftPattern));
+        }
+
+        if (Method != AdaptationMethod.Svft && SvftPattern != SvftPattern.Plain)
+        {
+            throw new ArgumentException(
+                $"SvftPattern is {SvftPattern} but Method is {Method}, which has no M to pattern. Set Method = AdaptationMethod.Svft to train SVFT, or leave SvftPattern at Plain.",
+                nameof(SvftPattern));
         }
 
         Preset?.Validate();

@@ -27,7 +27,7 @@ public sealed class DebertaModelTests
         }.Concat(layer);
 
         model.state_dict().Keys.Should().BeEquivalentTo(expected);
-        model.state_dict()["deberta.encoder.rel_embeddings.weight"].shape.Should().Equal(8, 16, "2 × position_buckets rows");
+        model.state_dict()["deberta.encoder.rel_embeddings.weight"].shape.Should().Equal(8, 16); // 2 × position_buckets rows
     }
 
     [Fact]
