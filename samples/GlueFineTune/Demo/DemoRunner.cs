@@ -107,14 +107,15 @@ internal static class DemoRunner
         log.WriteLine($"[2/3] fine-tuning with {VariantNames.Display(options.Variant)} on the demo sentiment task ({train.Count} train / {dev.Count} dev, chance {chance:P0})");
         log.WriteLine($"      {options.Describe()}");
 
-        using TrainingSession session = TrainingSession.Create(options, train, dev, log);
+        using var nested = new IndentedWriter(log, "      ");
+        using TrainingSession session = TrainingSession.Create(options, train, dev, nested);
         double before = DevEvaluation.Run(session.Model, session.Dev, options.Task, options.EvalBatchSize).MainValue;
         if (!options.Resume)
         {
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      dev accuracy before fine-tuning, with the new random head: {before:P1}"));
         }
 
-        var trainer = new GlueTrainer(session, log, progress, interactive) { AfterStep = afterStep };
+        var trainer = new GlueTrainer(session, nested, progress, interactive) { AfterStep = afterStep };
         TrainingOutcome outcome = trainer.Run(cancellation);
         if (!outcome.Completed)
         {

@@ -25,7 +25,7 @@ internal static class HeatMapSvg
     {
         ArgumentNullException.ThrowIfNull(matrix);
         int columns = Math.Max(1, matrix.Layers);
-        int width = LeftMargin + (columns * CellWidth) + 20;
+        int width = Math.Max(LeftMargin + (columns * CellWidth) + 20, 600); // room for the title lines
         int height = TopMargin + (matrix.Rows.Count * CellHeight) + LegendHeight;
         double max = matrix.Vectors.Count == 0 ? 0 : matrix.Vectors.Max(v => v.Strength);
         double min = matrix.Vectors.Count == 0 ? 0 : matrix.Vectors.Min(v => v.Strength);

@@ -75,6 +75,16 @@ internal sealed class GlueTrainer
         int orderEpoch = -1;
         try
         {
+            if (options.Resume && step > 0 && (step % spe == 0 || step == total) && !metrics.Epochs.Any(e => e.Step == step))
+            {
+                // The run stopped between an epoch's last step and its evaluation: evaluate it now.
+                int finished = (int)((step + spe - 1) / spe);
+                double lr = LearningRates.At(options.Schedule, options.LearningRate, step, total);
+                last = EndEpoch(metrics, metricsPath, finished, step, lossCount > 0 ? lossSum / lossCount : double.NaN, lr, clock.Elapsed);
+                (lossSum, lossCount) = (0, 0);
+                SaveCheckpoint(step, 0, 0, $"end of epoch {finished}");
+            }
+
             while (step < total)
             {
                 if (cancellation.IsCancellationRequested)

@@ -47,11 +47,13 @@ public sealed class GlueTrainerTests
         File.ReadAllText(outputs.StrengthMatrix).Should().Contain("sigma_q").And.Contain("b_f2");
     }
 
-    [Fact]
-    public void SigmaVariantTrainsNoBiasVectors()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SigmaVariantTrainsNoBiasVectors(bool deberta)
     {
         using var dir = new TempDirectory();
-        using var session = Session(dir.Path, GlueTask.Sst2, VectorFitVariant.Sigma, maxSteps: 2);
+        using var session = Session(dir.Path, GlueTask.Sst2, VectorFitVariant.Sigma, maxSteps: 2, deberta);
 
         new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false).Run(CancellationToken.None);
         string csv = RunOutputs.Write(session).StrengthMatrix;
@@ -59,10 +61,10 @@ public sealed class GlueTrainerTests
         File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0]).Should().Equal("sigma_q", "sigma_k", "sigma_v", "sigma_o", "sigma_f1", "sigma_f2");
     }
 
-    private static TrainingSession Session(string root, GlueTask task, VectorFitVariant variant, long maxSteps)
+    private static TrainingSession Session(string root, GlueTask task, VectorFitVariant variant, long maxSteps, bool deberta = false)
     {
         string model = Path.Combine(root, "model");
-        using (var source = TinyCheckpoint.Model(TinyCheckpoint.Bert(), numLabels: task.NumLabels))
+        using (var source = TinyCheckpoint.Model(deberta ? TinyCheckpoint.Deberta() : TinyCheckpoint.Bert(), numLabels: task.NumLabels))
         {
             TinyCheckpoint.Write(model, source);
         }
