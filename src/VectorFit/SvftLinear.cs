@@ -164,7 +164,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <param name="input">Input <c>(*, in_features)</c>, same dtype and device as the layer.</param>
     /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope.</returns>
     /// <remarks>
-    /// Method §5. Factored, <c>z = x·V</c>, <c>w = z·(diag(σ) + M)ᵀ</c> over the pattern only, <c>y = w·Uᵀ + b</c>
+    /// Method §5. Factored, <c>zᵀ = Vᵀ·xᵀ</c>, <c>wᵀ = (diag(σ) + M)·zᵀ</c> over the pattern only, <c>y = w·Uᵀ + b</c>
     /// (<c>N·(r·(d_in + d_out) + nnz)</c> multiply-adds for N rows); or materialised, <c>W = (U·(diag(σ) + M))·Vᵀ</c> then
     /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper. Neither forms the dense <c>M</c>.
     /// </remarks>
@@ -179,9 +179,16 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
             return nn.functional.linear(input, weight, _bias);
         }
 
-        using var projected = nn.functional.linear(input, _v.t());
+        // zᵀ = Vᵀ·xᵀ comes out (r, N), one row per singular direction, the layout SvftProduct works on; BLAS takes the
+        // transposed operands as they are, so no copies are made.
+        using var flat = input.reshape(-1, in_features);
+        using var flatT = flat.t();
+        using var vt = _v.t();
+        using var projected = vt.matmul(flatT);
         using var mixed = SvftProduct.Apply(projected, _sigma, _values, _rows, _cols, Diagonals, SvftSide.Input);
-        return nn.functional.linear(mixed, _u, _bias);
+        using var mixedT = mixed.t();
+        using var output = nn.functional.linear(mixedT, _u, _bias);
+        return output.reshape(input.shape[..^1].Append(out_features).ToArray());
     }
 
     /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·(diag(σ) + M)·Vᵀ</c> and a copy of the bias.</summary>

@@ -3,13 +3,13 @@ using static TorchSharp.torch;
 
 namespace VectorFit;
 
-/// <summary>Which side of <c>S = diag(σ) + M</c> a tensor meets.</summary>
+/// <summary>Which side of <c>S = diag(σ) + M</c> a tensor meets; tensors are laid out with one row per singular direction.</summary>
 internal enum SvftSide
 {
-    /// <summary><c>w = z·Sᵀ</c> for <c>z = x·V</c> <c>(*, r)</c>: <c>w_i = σ_i z_i + Σ_j M_ij z_j</c> (factored forward).</summary>
+    /// <summary><c>wᵀ = S·zᵀ</c> for <c>zᵀ = Vᵀ·xᵀ</c> <c>(r, N)</c>: row <c>i</c> is <c>σ_i z_i + Σ_j M_ij z_j</c> (factored forward).</summary>
     Input,
 
-    /// <summary><c>A = U·S</c> for <c>U</c> <c>(out, r)</c>: <c>A_j = σ_j U_j + Σ_i M_ij U_i</c> (materialised weight).</summary>
+    /// <summary><c>Aᵀ = Sᵀ·Uᵀ</c> for <c>Uᵀ</c> <c>(r, out)</c>: row <c>j</c> is <c>σ_j u_j + Σ_i M_ij u_i</c> (materialised weight <c>A·Vᵀ</c>).</summary>
     Output,
 }
 
@@ -18,26 +18,28 @@ internal enum SvftSide
 /// the pattern's entry count, not with <c>r²</c>.
 /// </summary>
 /// <remarks>
-/// Band patterns take one slice per diagonal: the main diagonal folds into σ (<c>t ⊙ (σ + m₀)</c>), each other diagonal
-/// <c>k</c> adds <c>m_k ⊙ t[…, i + k]</c> into the slice <c>[…, i]</c> (or the transpose), in place on views — no gather
-/// copies, and autograd keeps only views of <c>t</c>. Scattered patterns (Random, Top-k) gather the needed columns with
-/// <c>index_select</c>, scale them by the values and <c>index_add</c> them into place. Both are exact (no reassociation
-/// beyond summation order), and both are differentiable in <c>t</c> and the values.
+/// The operand is laid out <c>(r, columns)</c>, one contiguous row per singular direction, so every access below moves
+/// whole rows (measured faster on CPU than the same products on <c>(columns, r)</c>, where scattering by column is a
+/// strided loop per entry). Band patterns take one slice per diagonal: the main diagonal folds into σ
+/// (<c>t ⊙ (σ + m₀)</c>), each other diagonal <c>k</c> adds <c>m_k ⊙ t[i + k]</c> into rows <c>i</c> (or the transpose), in
+/// place on row blocks — no gather copies, and autograd keeps only views of <c>t</c>. Scattered patterns (Random, Top-k)
+/// gather the needed rows with <c>index_select</c>, scale them by the values and <c>index_add</c> them into place. Both are
+/// exact (only the summation order differs from the dense product) and differentiable in <c>t</c> and the values.
 /// </remarks>
 internal static class SvftProduct
 {
     /// <summary>
-    /// <c>t·Sᵀ</c> (<see cref="SvftSide.Input"/>) or <c>t·S</c> (<see cref="SvftSide.Output"/>) for <paramref name="t"/>
-    /// <c>(*, r)</c>; returns a new <c>(*, r)</c> tensor. <paramref name="diagonals"/> selects the band evaluation; when
-    /// null, the index evaluation with <paramref name="rows"/> and <paramref name="cols"/>.
+    /// <c>S·t</c> (<see cref="SvftSide.Input"/>) or <c>Sᵀ·t</c> (<see cref="SvftSide.Output"/>) for <paramref name="t"/>
+    /// <c>(r, columns)</c>; returns a new <c>(r, columns)</c> tensor. <paramref name="diagonals"/> selects the band evaluation;
+    /// when null, the index evaluation with <paramref name="rows"/> and <paramref name="cols"/>.
     /// </summary>
     public static Tensor Apply(
         Tensor t, Tensor sigma, Tensor values, Tensor rows, Tensor cols, IReadOnlyList<SvftDiagonal>? diagonals, SvftSide side)
     {
-        var dim = t.dim() - 1;
+        using var sigmaColumn = sigma.unsqueeze(1);
         return diagonals is null
-            ? ApplyScattered(t, sigma, values, side == SvftSide.Input ? cols : rows, side == SvftSide.Input ? rows : cols, dim)
-            : ApplyBand(t, sigma, values, diagonals, side, dim);
+            ? ApplyScattered(t, sigmaColumn, values, side == SvftSide.Input ? cols : rows, side == SvftSide.Input ? rows : cols)
+            : ApplyBand(t, sigmaColumn, values, diagonals, side);
     }
 
     /// <summary>
@@ -53,24 +55,29 @@ internal static class SvftProduct
                 $"U·(diag(σ) + M)·Vᵀ needs U (out, r), σ (r), V (in, r); got U {ThinSvd.ShapeText(u.shape)}, σ {ThinSvd.ShapeText(sigma.shape)}, V {ThinSvd.ShapeText(v.shape)}.");
         }
 
-        using var scaled = Apply(u, sigma, values, rows, cols, diagonals, SvftSide.Output);
-        return scaled.matmul(v.t());
+        using var uRows = u.t().contiguous();
+        using var scaledRows = Apply(uRows, sigma, values, rows, cols, diagonals, SvftSide.Output);
+        using var scaled = scaledRows.t();
+        using var vt = v.t();
+        return scaled.matmul(vt);
     }
 
-    private static Tensor ApplyScattered(Tensor t, Tensor sigma, Tensor values, Tensor from, Tensor to, long dim)
+    private static Tensor ApplyScattered(Tensor t, Tensor sigmaColumn, Tensor values, Tensor from, Tensor to)
     {
-        using var gathered = t.index_select(dim, from);
-        using var weighted = gathered * values;
-        using var diagonal = t * sigma;
-        return diagonal.index_add(dim, to, weighted, 1);
+        using var gathered = t.index_select(0, from);
+        using var valueColumn = values.unsqueeze(1);
+        using var weighted = gathered * valueColumn;
+        using var diagonal = t * sigmaColumn;
+        return diagonal.index_add(0, to, weighted, 1);
     }
 
-    private static Tensor ApplyBand(Tensor t, Tensor sigma, Tensor values, IReadOnlyList<SvftDiagonal> diagonals, SvftSide side, long dim)
+    private static Tensor ApplyBand(Tensor t, Tensor sigmaColumn, Tensor values, IReadOnlyList<SvftDiagonal> diagonals, SvftSide side)
     {
         // diagonals[d] is the main diagonal (offsets run −d … d).
         var main = diagonals[diagonals.Count / 2];
         using var mainValues = values.narrow(0, main.ValueStart, main.Length);
-        using var scale = sigma + mainValues;
+        using var mainColumn = mainValues.unsqueeze(1);
+        using var scale = sigmaColumn + mainColumn;
         var result = t * scale;
         foreach (var diagonal in diagonals)
         {
@@ -82,10 +89,11 @@ internal static class SvftProduct
             var (fromStart, toStart) = side == SvftSide.Input
                 ? (diagonal.ColumnStart, diagonal.RowStart)
                 : (diagonal.RowStart, diagonal.ColumnStart);
-            using var source = t.narrow(dim, fromStart, diagonal.Length);
+            using var source = t.narrow(0, fromStart, diagonal.Length);
             using var diagonalValues = values.narrow(0, diagonal.ValueStart, diagonal.Length);
-            using var term = source * diagonalValues;
-            using var target = result.narrow(dim, toStart, diagonal.Length);
+            using var valueColumn = diagonalValues.unsqueeze(1);
+            using var term = source * valueColumn;
+            using var target = result.narrow(0, toStart, diagonal.Length);
             target.add_(term);
         }
 

@@ -252,6 +252,41 @@ public sealed class SvftLinearTests
         added.TrainableParameterCount.Should().Be(3 + 3);
     }
 
+    [Theory]
+    [InlineData("Banded", 1)]
+    [InlineData("Random", 1)]
+    public void Forward_OnAVectorAndOnAnEmptyBatch_KeepsTheLeadingShape(string kind, int d)
+    {
+        using var linear = SeededLinear(5, 3, hasBias: true, ScalarType.Float64, seed: 22);
+        using var layer = new SvftLinear(linear, new SvftLinearOptions { Pattern = PatternOf(kind, d) }) { PathOverride = ForwardPath.Factored };
+        Perturb(layer, seed: 23);
+        using var x = Seeded(24, ScalarType.Float64, 5);
+        using var empty = torch.zeros(new long[] { 0, 2, 5 }, dtype: ScalarType.Float64);
+        using var merged = layer.ToLinear();
+
+        using var y = layer.forward(x);
+        using var expected = merged.forward(x);
+        using var none = layer.forward(empty);
+
+        y.shape.Should().Equal(3);
+        MaxAbsDiff(y, expected).Should().BeLessThan(Float64Tolerance);
+        none.shape.Should().Equal(0, 2, 3);
+    }
+
+    [Theory]
+    [InlineData(1, "Factored")]
+    [InlineData(767, "Factored")]       // 767·(768·1536 + 4602) < 768·(768·768 + 4602) + 767·768²
+    [InlineData(768, "Materialized")]   // equal cost: not cheaper
+    [InlineData(4096, "Materialized")]
+    public void ChoosePath_PicksTheCheaperEvaluation_CountingThePattern(long tokens, string expectedName)
+    {
+        // Banded d = 2 at r = 768: 768·5 − 6 = 3834 values, so the sparse term is 3834 + 768 = 4602 per row.
+        using var linear = SeededLinear(768, 768, hasBias: false, ScalarType.Float32, seed: 25);
+        using var layer = new SvftLinear(linear, new SvftLinearOptions { Pattern = SvftPattern.Banded(2) });
+
+        layer.ChoosePath(tokens).Should().Be(Enum.Parse<ForwardPath>(expectedName));
+    }
+
     [Fact]
     public void Forward_RejectsWrongLastDimension_WithShapesInMessage()
     {
