@@ -54,45 +54,11 @@ internal sealed class BertSelfAttention : nn.Module
     private Tensor MergeHeads(Tensor x) => x.transpose(1, 2).contiguous().view(x.shape[0], x.shape[2], heads * headSize);
 }
 
-/// <summary>
-/// A projection back to the residual stream: <c>LayerNorm(dropout(dense(x)) + residual)</c>. Used as
-/// <c>attention.output</c> (dense: hidden → hidden, the paper's <i>o</i>) and as the layer's <c>output</c>
-/// (dense: intermediate → hidden, the paper's <i>f2</i>).
-/// </summary>
-internal sealed class BertResidualOutput : nn.Module
-{
-    private nn.Module<Tensor, Tensor> dense;
-
-    [ComponentName(Name = "LayerNorm")]
-    private readonly LayerNorm _layerNorm;
-
-    private readonly Dropout dropout;
-
-    /// <summary>Builds the block.</summary>
-    /// <param name="inputSize">Width of the dense layer's input.</param>
-    /// <param name="config">The model configuration.</param>
-    public BertResidualOutput(long inputSize, TransformerConfig config)
-        : base(nameof(BertResidualOutput))
-    {
-        dense = nn.Linear(inputSize, config.HiddenSize);
-        _layerNorm = nn.LayerNorm(config.HiddenSize, eps: config.LayerNormEps);
-        dropout = nn.Dropout(config.HiddenDropoutProb);
-        RegisterComponents();
-    }
-
-    /// <summary>Projects, adds the residual and normalises.</summary>
-    /// <param name="hidden">Input of the dense layer <c>(batch, length, inputSize)</c>.</param>
-    /// <param name="residual">The residual <c>(batch, length, hidden)</c>.</param>
-    /// <returns><c>(batch, length, hidden)</c>.</returns>
-    public Tensor Forward(Tensor hidden, Tensor residual) =>
-        _layerNorm.call(dropout.call(dense.call(hidden)).add(residual));
-}
-
 /// <summary>BERT's attention block: <c>self</c> (the attention) and <c>output</c> (projection + residual + LayerNorm).</summary>
 internal sealed class BertAttention : nn.Module
 {
     private readonly BertSelfAttention self;
-    private readonly BertResidualOutput output;
+    private readonly ResidualOutput output;
 
     /// <summary>Builds the block.</summary>
     /// <param name="config">The model configuration.</param>
@@ -100,7 +66,7 @@ internal sealed class BertAttention : nn.Module
         : base(nameof(BertAttention))
     {
         self = new BertSelfAttention(config);
-        output = new BertResidualOutput(config.HiddenSize, config);
+        output = new ResidualOutput(config.HiddenSize, config);
         RegisterComponents();
     }
 
@@ -111,34 +77,12 @@ internal sealed class BertAttention : nn.Module
     public Tensor Forward(Tensor hidden, Tensor additiveMask) => output.Forward(self.Forward(hidden, additiveMask), hidden);
 }
 
-/// <summary>The MLP's first layer with its activation: <c>act(dense(x))</c>, dense hidden → intermediate (the paper's <i>f1</i>).</summary>
-internal sealed class BertIntermediate : nn.Module
-{
-    private nn.Module<Tensor, Tensor> dense;
-    private readonly string activation;
-
-    /// <summary>Builds the layer.</summary>
-    /// <param name="config">The model configuration.</param>
-    public BertIntermediate(TransformerConfig config)
-        : base(nameof(BertIntermediate))
-    {
-        dense = nn.Linear(config.HiddenSize, config.IntermediateSize);
-        activation = config.HiddenAct;
-        RegisterComponents();
-    }
-
-    /// <summary>Applies the layer.</summary>
-    /// <param name="hidden"><c>(batch, length, hidden)</c>.</param>
-    /// <returns><c>(batch, length, intermediate)</c>.</returns>
-    public Tensor Forward(Tensor hidden) => Activations.Apply(activation, dense.call(hidden));
-}
-
 /// <summary>One transformer block: <c>attention</c>, <c>intermediate</c>, <c>output</c>.</summary>
 internal sealed class BertLayer : nn.Module
 {
     private readonly BertAttention attention;
-    private readonly BertIntermediate intermediate;
-    private readonly BertResidualOutput output;
+    private readonly Intermediate intermediate;
+    private readonly ResidualOutput output;
 
     /// <summary>Builds the block.</summary>
     /// <param name="config">The model configuration.</param>
@@ -146,8 +90,8 @@ internal sealed class BertLayer : nn.Module
         : base(nameof(BertLayer))
     {
         attention = new BertAttention(config);
-        intermediate = new BertIntermediate(config);
-        output = new BertResidualOutput(config.IntermediateSize, config);
+        intermediate = new Intermediate(config);
+        output = new ResidualOutput(config.IntermediateSize, config);
         RegisterComponents();
     }
 
