@@ -393,11 +393,23 @@ def main():
     parser.add_argument("--no-steps", action="store_true", help="skip the training-step timing")
     parser.add_argument("--memory", metavar="METHOD", help="peak memory of one method in this process")
     parser.add_argument("--serve", action="store_true", help="step server for the C# harness (see serve())")
+    parser.add_argument("--op-overhead", action="store_true", help="time per call of a 1-element add (microseconds)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     out = {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
            "batch": BATCH, "tokens": TOKENS}
+    if args.op_overhead:
+        one = torch.ones(1)
+        batches = []
+        for _ in range(6):
+            start = time.perf_counter()
+            for _ in range(20_000):
+                one.add(one)
+            batches.append((time.perf_counter() - start) * 1e6 / 20_000)
+        out["op_overhead_us"] = statistics.median(batches[1:])
+        print(json.dumps(out))
+        return
     if args.memory:
         out["memory"] = memory_run(args.memory, args.layers[0], max(args.steps, 2))
         print(json.dumps(out))

@@ -58,6 +58,16 @@ public static class ModelStepHarness
             }
         }
 
+        if (options.Diagnostics)
+        {
+            results.Environment["per-op overhead, .NET (1-element add, µs)"] = OpOverheadMicroseconds().ToString("0.0", Invariant);
+            if (peer is not null)
+            {
+                var py = peer.RunJson(new[] { "--op-overhead", "--threads", options.Threads.ToString(Invariant) });
+                results.Environment["per-op overhead, PyTorch (1-element add, µs)"] = py.GetProperty("op_overhead_us").GetDouble().ToString("0.0", Invariant);
+            }
+        }
+
         foreach (var layers in options.Layers)
         {
             var depth = new DepthResults { Layers = layers };
@@ -394,6 +404,25 @@ public static class ModelStepHarness
             using var noGrad = torch.no_grad();
             torch.linalg.svd(w, fullMatrices: false);
         }
+    }
+
+    /// <summary>Median over 5 batches of the time per call of a 1-element <c>add</c>: the binding's fixed cost per operator.</summary>
+    private static double OpOverheadMicroseconds()
+    {
+        using var one = torch.ones(1);
+        var batches = new List<double>();
+        for (var b = 0; b < 6; b++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < 20_000; i++)
+            {
+                using var sum = one.add(one);
+            }
+
+            batches.Add(clock.Elapsed.TotalMilliseconds * 1000 / 20_000);
+        }
+
+        return ModelStepResults.Median(batches.Skip(1).ToList());
     }
 
     private static void DescribeMachine(ModelStepResults results, ModelStepOptions options)
