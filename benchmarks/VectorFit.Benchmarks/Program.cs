@@ -7,7 +7,7 @@ namespace VectorFit.Benchmarks;
 
 /// <summary>
 /// Entry point of <c>./build.sh bench [args]</c>:
-/// no arguments or <c>model-step [options]</c> → the model-level comparison with PyTorch;
+/// no arguments (4 layers, 3 steps) or <c>model-step [options]</c> (4 and 12 layers) → the model-level comparison with PyTorch;
 /// <c>layers [BenchmarkDotNet options]</c> → the layer suite (all of it without a filter);
 /// BenchmarkDotNet's own options (<c>--filter</c>, <c>--list</c>, ...) → the layer suite with them.
 /// </summary>
@@ -16,7 +16,7 @@ public static class Program
     private const string Usage = """
         VectorFit benchmarks (./build.sh bench [args])
 
-          (no arguments)          model-step with its defaults
+          (no arguments)          quick model-step: --layers 4 --steps 3
           model-step [options]    model level: .NET vs PyTorch, full / LoRA r=1 / VectorFit+AVF (see below)
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
@@ -36,7 +36,8 @@ public static class Program
         {
             if (args.Length == 0)
             {
-                return ModelStepHarness.Run(new ModelStepOptions());
+                // The quick look: 4 layers, 3 steps (about 5 minutes on 2 quiet cores); `model-step` for both depths.
+                return ModelStepHarness.Run(new ModelStepOptions { Layers = new[] { 4 }, Steps = 3 });
             }
 
             switch (args[0])
