@@ -64,18 +64,20 @@ namespace VectorFit.Build
         /// <summary>The one symbol allowed to be bound to <see cref="Version"/>: std::ios_base_library_init().</summary>
         public const string Symbol = "_ZSt21ios_base_library_initv";
 
-        const uint ShtRela = 4, ShtDynsym = 11, ShtRel = 9;
-        const uint ShtGnuVerdef = 0x6ffffffd, ShtGnuVerneed = 0x6ffffffe, ShtGnuVersym = 0x6fffffff;
+        internal const uint ShtRela = 4, ShtDynsym = 11, ShtRel = 9;
+        internal const uint ShtGnuVerdef = 0x6ffffffd, ShtGnuVerneed = 0x6ffffffe, ShtGnuVersym = 0x6fffffff;
         const ushort VerFlgWeak = 0x2;
 
         /// <summary>Decides whether <paramref name="elf"/> (a whole shared library) is the known case.</summary>
         /// <param name="elf">The library's bytes.</param>
         /// <param name="systemVersions">
-        /// The versions the system's libstdc++ defines, or null to skip the check that every other
-        /// libstdc++ requirement is met (without it, weakening one requirement might not be enough).
+        /// The versions the system's libstdc++ defines (<see cref="DefinedVersions"/>): when they include
+        /// <see cref="Version"/> nothing is to be done; otherwise every other libstdc++ requirement must be
+        /// among them (or weakening one requirement would not be enough). Null skips both checks.
         /// </param>
         public static GlibcxxCompatAnalysis Analyse(byte[] elf, ICollection<string>? systemVersions)
         {
+            if (systemVersions != null && systemVersions.Contains(Version)) return NotRequired("the system's libstdc++ defines " + Version);
             var file = new Elf(elf);
             Elf.Section? verneed = file.FirstOfType(ShtGnuVerneed);
             if (verneed == null) return NotRequired("the library has no version requirements");
@@ -206,7 +208,7 @@ namespace VectorFit.Build
         static GlibcxxCompatAnalysis Refused(string reason) => new GlibcxxCompatAnalysis(GlibcxxCompatStatus.Refused, reason, -1);
 
         /// <summary>Just enough of a little-endian ELF64 reader for section headers and string tables.</summary>
-        sealed class Elf
+        internal sealed class Elf
         {
             readonly byte[] _bytes;
 
@@ -304,38 +306,51 @@ namespace VectorFit.Build
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low, "GlibcxxCompat: no " + GlibcxxCompat.LibStdCxx + " found; " + Source + " is used as it is.");
                 return true;
             }
-            HashSet<string> system = GlibcxxCompat.DefinedVersions(File.ReadAllBytes(libstdcxx));
-            if (system.Contains(GlibcxxCompat.Version)) return true;  // a system that has it: nothing is touched
 
-            if (File.Exists(Destination) && File.GetLastWriteTimeUtc(Destination) >= File.GetLastWriteTimeUtc(Source)
-                && GlibcxxCompat.Analyse(File.ReadAllBytes(Destination), null).Status == GlibcxxCompatStatus.AlreadyWeak)
+            try
             {
-                Result = Destination;  // patched by an earlier build
-                return true;
-            }
+                HashSet<string> system = GlibcxxCompat.DefinedVersions(File.ReadAllBytes(libstdcxx));
+                byte[] original = File.ReadAllBytes(Source);
+                GlibcxxCompatAnalysis analysis = GlibcxxCompat.Analyse(original, system);
+                if (analysis.Status == GlibcxxCompatStatus.Patchable)
+                {
+                    byte[] patched = GlibcxxCompat.Weaken(original, analysis);
+                    Result = Destination;
+                    if (File.Exists(Destination) && SameBytes(File.ReadAllBytes(Destination), patched)) return true;  // an earlier build wrote it
 
-            byte[] original = File.ReadAllBytes(Source);
-            GlibcxxCompatAnalysis analysis = GlibcxxCompat.Analyse(original, system);
-            switch (analysis.Status)
-            {
-                case GlibcxxCompatStatus.Patchable:
                     Directory.CreateDirectory(Path.GetDirectoryName(Destination)!);
                     string temporary = Destination + ".tmp";
-                    File.WriteAllBytes(temporary, GlibcxxCompat.Weaken(original, analysis));
+                    File.WriteAllBytes(temporary, patched);
                     if (File.Exists(Destination)) File.Delete(Destination);
                     File.Move(temporary, Destination);
-                    Result = Destination;
                     Log.LogMessage(Microsoft.Build.Framework.MessageImportance.High,
                         "GlibcxxCompat: " + libstdcxx + " lacks " + GlibcxxCompat.Version + "; the build uses a copy of libLibTorchSharp.so with that one unused requirement made weak: " + Destination);
-                    return true;
-                case GlibcxxCompatStatus.Refused:
-                    Log.LogWarning(null, "VFGLIBCXX", null, Source, 0, 0, 0, 0,
-                        "{0} lacks {1}, which {2} requires, and the library is not the known case that can be fixed safely: {3}. TorchSharp will fail to load; use a system with GCC 13's libstdc++ or newer.",
-                        libstdcxx, GlibcxxCompat.Version, Source, analysis.Reason);
-                    return true;
-                default:
-                    return true;  // NotRequired or AlreadyWeak: the original loads as it is
+                }
+                else if (analysis.Status == GlibcxxCompatStatus.Refused)
+                {
+                    Warn(libstdcxx, analysis.Reason);
+                }
+                // NotRequired, AlreadyWeak: the original loads as it is.
             }
+            catch (InvalidDataException e)
+            {
+                Warn(libstdcxx, e.Message);
+            }
+            return true;
+        }
+
+        static bool SameBytes(byte[] a, byte[] b)
+        {
+            if (a.Length != b.Length) return false;
+            for (int i = 0; i < a.Length; i++) if (a[i] != b[i]) return false;
+            return true;
+        }
+
+        void Warn(string libstdcxx, string reason)
+        {
+            Log.LogWarning(null, "VFGLIBCXX", null, Source, 0, 0, 0, 0,
+                "{0} lacks {1}, which {2} requires, and the library is not the known case that can be fixed safely ({3}). TorchSharp will fail to load; use a system with GCC 13's libstdc++ or newer.",
+                libstdcxx, GlibcxxCompat.Version, Source, reason);
         }
     }
 #endif

@@ -2,7 +2,8 @@
 """The model-level benchmark in PyTorch: the peer of `./build.sh bench` (VectorFit.Benchmarks, ModelStep).
 
 Same model, data, methods and optimizer as the C# harness, so each .NET figure has a PyTorch figure
-taken in the same run on the same libtorch (Debian's python3-torch 1.13.1):
+taken in the same run (Debian's python3-torch 1.13.1: an older libtorch than TorchSharp's, with another
+BLAS, so its figures are a reference point, not a same-library peer):
 
 * a BERT-base-shaped post-LayerNorm encoder (d 768, MLP 3072, 12 heads, GELU), 4 or 12 layers, fed
   random hidden states (8 x 128 tokens; no embedding table, no dropout), first-token classifier (2 classes);

@@ -36,6 +36,12 @@ internal static class Program
             return 0;
         }
 
+        if (cli.Version)
+        {
+            Console.WriteLine(RuntimeVersions.Describe());
+            return 0;
+        }
+
         using var cancellation = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {

@@ -12,9 +12,9 @@ namespace VectorFit.Benchmarks.Layers;
 /// The layer suite's configuration: one short job that runs <b>in this process</b>.
 /// </summary>
 /// <remarks>
-/// BenchmarkDotNet normally generates and builds a project per benchmark, which would lose the build's
-/// <c>-p:OfflineTorchSharp=true</c> (the offline binding): the in-process toolchain measures the assembly that was
-/// built. The job is the default one (<c>AsDefault</c>), so <c>--warmupCount</c>, <c>--iterationCount</c>,
+/// BenchmarkDotNet normally generates and builds a project per benchmark, which would lose the build's properties
+/// (<c>-p:TorchSharpVersion=...</c>) and the native-library fix of eng/GlibcxxCompat.targets: the in-process
+/// toolchain measures the assembly that was built. The job is the default one (<c>AsDefault</c>), so <c>--warmupCount</c>, <c>--iterationCount</c>,
 /// <c>--iterationTime</c> on the command line adjust it instead of adding an out-of-process job. Short by design
 /// (two cores): 1 warm-up and 3 measured iterations of at least 250 ms.
 /// </remarks>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using TorchSharp;
@@ -406,7 +407,7 @@ public static class ModelStepHarness
         }
     }
 
-    /// <summary>Median over 5 batches of the time per call of a 1-element <c>add</c>: the binding's fixed cost per operator.</summary>
+    /// <summary>Median over 5 batches of the time per call of a 1-element <c>add</c>: TorchSharp's fixed cost per operator.</summary>
     private static double OpOverheadMicroseconds()
     {
         using var one = torch.ones(1);
@@ -434,17 +435,17 @@ public static class ModelStepHarness
         env["os"] = RuntimeInformation.OSDescription;
         env[".NET"] = RuntimeInformation.FrameworkDescription;
         var torchAssembly = typeof(torch).Assembly;
-        env["TorchSharp"] = $"{torchAssembly.GetName().Version} ({Path.GetFileName(Path.GetDirectoryName(torchAssembly.Location))}/{Path.GetFileName(torchAssembly.Location)})";
-        env["threads"] = $"{torch.get_num_threads()} intra-op (set to {options.Threads}); OPENBLAS_NUM_THREADS={Environment.GetEnvironmentVariable("OPENBLAS_NUM_THREADS") ?? "unset"}";
-        var blas = "/usr/lib/x86_64-linux-gnu/libblas.so.3";
-        env["libblas.so.3"] = File.Exists(blas) ? new FileInfo(blas).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? blas : "absent";
+        var torchVersion = torchAssembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? torchAssembly.GetName().Version?.ToString();
+        env["TorchSharp"] = $"{torchVersion?.Split('+')[0]} (libtorch {torch.__version__})";
+        env["threads"] = $"{torch.get_num_threads()} intra-op (set to {options.Threads})";
         using (var probe = torch.ones(64, 64).matmul(torch.ones(64, 64)))
         {
-            // Maps the BLAS into the process, so the check below sees the library libtorch really calls.
+            // Loads libtorch and its BLAS into the process, so the line below names the files really used.
         }
 
-        var maps = File.Exists("/proc/self/maps") ? File.ReadAllText("/proc/self/maps") : string.Empty;
-        env["BLAS in process"] = maps.Contains("openblas", StringComparison.OrdinalIgnoreCase) ? "OpenBLAS mapped" : "OpenBLAS NOT mapped (reference BLAS is ~30x slower)";
+        var maps = File.Exists("/proc/self/maps") ? File.ReadLines("/proc/self/maps").ToList() : new List<string>();
+        env["libtorch in process"] = maps.Select(l => l.IndexOf('/', StringComparison.Ordinal) is var i and >= 0 ? l[i..] : null)
+            .FirstOrDefault(p => p is not null && Path.GetFileName(p).StartsWith("libtorch_cpu.", StringComparison.Ordinal)) ?? "?";
         env["load at start"] = LoadAverage();
     }
 

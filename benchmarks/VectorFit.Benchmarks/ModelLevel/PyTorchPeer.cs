@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace VectorFit.Benchmarks.ModelLevel;
 
-/// <summary>Runs <c>benchmarks/pytorch/step.py</c> (Debian's python3-torch on the same libtorch) and reads its JSON.</summary>
+/// <summary>Runs <c>benchmarks/pytorch/step.py</c> (Debian's python3-torch, libtorch 1.13.1) and reads its JSON.</summary>
 public sealed class PyTorchPeer
 {
     private PyTorchPeer(string python, string script)

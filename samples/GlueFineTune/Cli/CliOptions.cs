@@ -6,6 +6,9 @@ internal sealed record CliOptions
     /// <summary><c>--help</c>.</summary>
     public bool Help { get; init; }
 
+    /// <summary><c>--version</c>.</summary>
+    public bool Version { get; init; }
+
     /// <summary><c>--demo</c>.</summary>
     public bool Demo { get; init; }
 

@@ -13,6 +13,7 @@ internal static class CliParser
     [
         Flag("--help", o => o with { Help = true }),
         Flag("-h", o => o with { Help = true }),
+        Flag("--version", o => o with { Version = true }),
         Flag("--demo", o => o with { Demo = true }),
         Flag("--resume", o => o with { Resume = true }),
         Text("--task", "NAME", (o, v) => o with { Task = v }),

@@ -49,6 +49,7 @@ internal static class HelpText
                               built-in sentiment task and reports dev accuracy against chance
                               (default output: $TMPDIR/vectorfit-glue-demo)
           --threads N         libtorch CPU threads (default: libtorch's choice; the demo uses 1)
+          --version           the VectorFit, TorchSharp and libtorch this program runs on (loaded, not as built)
           -h, --help          this text
 
         Outputs in --output: adapter.safetensors (VectorFit adapter), metrics.json (dev metrics per epoch),

@@ -109,7 +109,7 @@ internal static class ChildReplacer
         if (field?.GetValue(plan.Slot.Parent) is not IList modules)
         {
             plan.Problems.Add(
-                $"Cannot replace '{plan.Slot.Path}' inside a Sequential: this TorchSharp build's Sequential has no private '_modules' list (TorchSharp 0.105.1 has one). " +
+                $"Cannot replace '{plan.Slot.Path}' inside a Sequential: this TorchSharp build's Sequential has no private '_modules' list (TorchSharp 0.105.1 and 0.107.0 have one). " +
                 "Hold the layer in a field or a ModuleList instead.");
             return;
         }
