@@ -43,4 +43,39 @@ public sealed class ProgramTests
 
         output.ToString().Should().Contain("--demo").And.Contain("--resume");
     }
+
+    /// <summary>
+    /// <c>--version</c> (what build.sh prints) names the TorchSharp and libtorch this process loaded, and they are
+    /// the release the build asked for with <c>TorchSharpVersion</c> and the libtorch paired with it.
+    /// </summary>
+    [Fact]
+    public void VersionNamesTheLoadedTorchSharpAndLibTorch()
+    {
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            Program.Main(["--version"]).Should().Be(0);
+        }
+        finally
+        {
+            Console.SetOut(previous);
+        }
+
+        string line = output.ToString().Trim();
+        line.Should().StartWith("VectorFit ")
+            .And.Contain($"TorchSharp {BuildMetadata("TorchSharpVersion")},")
+            .And.Contain($"libtorch {BuildMetadata("LibTorchVersion")}");
+        if (OperatingSystem.IsLinux())
+        {
+            string loaded = line.Split("loaded from ")[1].Split(',')[0];
+            File.Exists(loaded).Should().BeTrue(loaded);
+            Path.GetFileName(loaded).Should().StartWith("libtorch_cpu.");
+        }
+    }
+
+    private static string BuildMetadata(string key) =>
+        typeof(ProgramTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
 }
