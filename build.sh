@@ -76,7 +76,7 @@ case "$command" in
     exit $status
     ;;
   demo)
-    dotnet build "$sample" -c "$configuration" "${msbuild_props[@]}" -nologo -v:minimal
+    dotnet build "$sample" -c "$configuration" "${msbuild_props[@]}" -nologo -v:minimal -clp:NoSummary
     print_runtime_versions
     exec dotnet run --project "$sample" -c "$configuration" --no-build "${msbuild_props[@]}" -- --demo "${program_args[@]}"
     ;;
