@@ -29,19 +29,7 @@ public sealed class ProgramTests
     [Fact]
     public void HelpExitsWithCode0()
     {
-        var output = new StringWriter();
-        var previous = Console.Out;
-        Console.SetOut(output);
-        try
-        {
-            Program.Main(["--help"]).Should().Be(0);
-        }
-        finally
-        {
-            Console.SetOut(previous);
-        }
-
-        output.ToString().Should().Contain("--demo").And.Contain("--resume");
+        RunMainCapturingOutput("--help").Should().Contain("--demo").And.Contain("--resume");
     }
 
     /// <summary>
@@ -51,19 +39,7 @@ public sealed class ProgramTests
     [Fact]
     public void VersionNamesTheLoadedTorchSharpAndLibTorch()
     {
-        var output = new StringWriter();
-        var previous = Console.Out;
-        Console.SetOut(output);
-        try
-        {
-            Program.Main(["--version"]).Should().Be(0);
-        }
-        finally
-        {
-            Console.SetOut(previous);
-        }
-
-        string line = output.ToString().Trim();
+        string line = RunMainCapturingOutput("--version").Trim();
         line.Should().StartWith("VectorFit ")
             .And.Contain($"TorchSharp {BuildMetadata("TorchSharpVersion")},")
             .And.Contain($"libtorch {BuildMetadata("LibTorchVersion")}");
@@ -73,6 +49,24 @@ public sealed class ProgramTests
             File.Exists(loaded).Should().BeTrue(loaded);
             Path.GetFileName(loaded).Should().StartWith("libtorch_cpu.");
         }
+    }
+
+    /// <summary>Runs the program with one argument, expects exit code 0 and returns what it wrote to standard output.</summary>
+    private static string RunMainCapturingOutput(string argument)
+    {
+        var output = new StringWriter();
+        var previous = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            Program.Main([argument]).Should().Be(0);
+        }
+        finally
+        {
+            Console.SetOut(previous);
+        }
+
+        return output.ToString();
     }
 
     private static string BuildMetadata(string key) =>
