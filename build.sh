@@ -41,11 +41,10 @@ done
 log() { printf '==> %s\n' "$*"; }
 
 sample=samples/GlueFineTune
-sample_dll=$sample/bin/$configuration/net10.0/GlueFineTune.dll
 
 # The versions the built sample loads at run time (its --version reads the loaded assemblies and libtorch file).
 print_runtime_versions() {
-  log "runtime: $(dotnet "$sample_dll" --version)"
+  log "runtime: $(dotnet "$sample/bin/$configuration/net10.0/GlueFineTune.dll" --version)"
 }
 
 # ---- test result summary ----------------------------------------------------------------------
@@ -103,7 +102,7 @@ case "$command" in
         echo "warning: ${need[*]} not installed (sudo apt-get install ${need[*]}); the PyTorch reference figures will be missing or slow" >&2
       fi
     fi
-    configuration=Release sample_dll=$sample/bin/Release/net10.0/GlueFineTune.dll
+    configuration=Release
     dotnet build "$sample" -c Release "${msbuild_props[@]}" -nologo -v:minimal -clp:NoSummary
     print_runtime_versions
     exec dotnet run --project "$project" -c Release "${msbuild_props[@]}" -- "${program_args[@]}"
