@@ -273,7 +273,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         using var scope = torch.NewDisposeScope();
         var largest = u.abs().argmax(0, keepdim: true);
         var signs = u.gather(0, largest).sign().reshape(-1);
-        var nonZero = signs.eq(0).to(signs.dtype).add(signs);
+        var nonZero = signs.eq(HeldScalars.Zero).to(signs.dtype).add(signs, HeldScalars.One);
         u.mul_(nonZero);
         v.mul_(nonZero);
     }

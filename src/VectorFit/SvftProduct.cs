@@ -68,7 +68,7 @@ internal static class SvftProduct
         using var valueColumn = values.unsqueeze(1);
         using var weighted = gathered * valueColumn;
         using var diagonal = t * sigmaColumn;
-        return diagonal.index_add(0, to, weighted, 1);
+        return diagonal.index_add(0, to, weighted, HeldScalars.One);
     }
 
     private static Tensor ApplyBand(Tensor t, Tensor sigmaColumn, Tensor values, IReadOnlyList<SvftDiagonal> diagonals, SvftSide side)
@@ -77,7 +77,7 @@ internal static class SvftProduct
         var main = diagonals[diagonals.Count / 2];
         using var mainValues = values.narrow(0, main.ValueStart, main.Length);
         using var mainColumn = mainValues.unsqueeze(1);
-        using var scale = sigmaColumn + mainColumn;
+        using var scale = sigmaColumn.add(mainColumn, HeldScalars.One);
         var result = t * scale;
         foreach (var diagonal in diagonals)
         {
@@ -94,7 +94,7 @@ internal static class SvftProduct
             using var valueColumn = diagonalValues.unsqueeze(1);
             using var term = source * valueColumn;
             using var target = result.narrow(0, toStart, diagonal.Length);
-            target.add_(term);
+            target.add_(term, HeldScalars.One);
         }
 
         return result;

@@ -81,7 +81,7 @@ internal static class DemoCheckpoint
         {
             if (name.EndsWith("LayerNorm.weight", StringComparison.Ordinal))
             {
-                parameter.fill_(1);
+                parameter.fill_(HeldScalars.One);
             }
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
             {

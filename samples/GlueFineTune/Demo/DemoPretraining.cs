@@ -82,7 +82,7 @@ internal sealed class DemoPretraining : nn.Module
             Tensor hidden = model.Encode(inputIds, tensor(mask, shape), zeros_like(inputIds));
 
             Tensor transformed = heads.norm.call(nn.functional.gelu(heads.transform.call(hidden)));
-            Tensor tokenLogits = transformed.matmul(wordEmbeddings.t()).add(heads.decoderBias);
+            Tensor tokenLogits = transformed.matmul(wordEmbeddings.t()).add(heads.decoderBias, HeldScalars.One);
             Tensor maskedLm = nn.functional.cross_entropy(tokenLogits.reshape(-1, vocabulary), tensor(labels));
 
             Tensor loss = maskedLm;
@@ -90,7 +90,7 @@ internal sealed class DemoPretraining : nn.Module
             if (source.Any(l => l >= 0))
             {
                 Tensor sentenceLogits = heads.sourceClassifier.call(model.Pool(hidden));
-                loss = loss.add(nn.functional.cross_entropy(sentenceLogits, tensor(source)));
+                loss = loss.add(nn.functional.cross_entropy(sentenceLogits, tensor(source)), HeldScalars.One);
             }
 
             optimizer.zero_grad();

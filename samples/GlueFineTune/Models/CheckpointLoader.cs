@@ -204,7 +204,7 @@ internal static class CheckpointLoader
     {
         if (key.EndsWith("LayerNorm.weight", StringComparison.Ordinal))
         {
-            target.fill_(1);
+            target.fill_(HeldScalars.One);
         }
         else if (key.EndsWith(".bias", StringComparison.Ordinal))
         {

@@ -36,7 +36,7 @@ internal sealed class ResidualOutput : nn.Module
     /// <param name="residual">The residual <c>(batch, length, hidden)</c>.</param>
     /// <returns><c>(batch, length, hidden)</c>.</returns>
     public Tensor Forward(Tensor hidden, Tensor residual) =>
-        _layerNorm.call(dropout.call(dense.call(hidden)).add(residual));
+        _layerNorm.call(dropout.call(dense.call(hidden)).add(residual, HeldScalars.One));
 }
 
 /// <summary>The MLP's first layer with its activation: <c>act(dense(x))</c>, dense hidden → intermediate (the paper's <i>f1</i>).</summary>

@@ -149,5 +149,10 @@ internal static class BaseModelFingerprint
 
     // cos(a·i + b): deterministic, dense and of mixed sign, so no weight pattern is invisible to it.
     private static Tensor Probe(long length, double a, double b, ScalarType type, Device device)
-        => torch.arange(length, dtype: ScalarType.Float64, device: device).mul(a).add(b).cos().to(type);
+    {
+        using var stop = length.ToScalar();
+        using var slope = a.ToScalar();
+        using var offset = b.ToScalar();
+        return torch.arange(stop, dtype: ScalarType.Float64, device: device).mul(slope).add(offset, HeldScalars.One).cos().to(type);
+    }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -48,11 +49,12 @@ internal sealed class BertEmbeddings : nn.Module
             throw new ArgumentException($"sequence length {length} exceeds max_position_embeddings {MaxPositions}; lower --max-length to at most {MaxPositions}.", nameof(inputIds));
         }
 
-        Tensor positions = arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        Tensor sum = word_embeddings.call(inputIds).add(position_embeddings.call(positions));
+        using var end = length.ToScalar();
+        Tensor positions = arange(end, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        Tensor sum = word_embeddings.call(inputIds).add(position_embeddings.call(positions), HeldScalars.One);
         if (token_type_embeddings is not null)
         {
-            sum = sum.add(token_type_embeddings.call(tokenTypeIds));
+            sum = sum.add(token_type_embeddings.call(tokenTypeIds), HeldScalars.One);
         }
 
         return dropout.call(_layerNorm.call(sum));

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -41,7 +42,8 @@ internal sealed class BertSelfAttention : nn.Module
         Tensor q = SplitHeads(query.call(hidden));
         Tensor k = SplitHeads(key.call(hidden));
         Tensor v = SplitHeads(value.call(hidden));
-        Tensor scores = q.matmul(k.transpose(-1, -2)).div(Math.Sqrt(headSize)).add(additiveMask);
+        using var scale = Math.Sqrt(headSize).ToScalar();
+        Tensor scores = q.matmul(k.transpose(-1, -2)).div(scale).add(additiveMask, HeldScalars.One);
         Tensor probabilities = dropout.call(scores.softmax(-1));
         Tensor context = probabilities.matmul(v);
         return MergeHeads(context);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -101,7 +102,7 @@ internal sealed class BertModel : nn.Module
     /// <returns>The additive mask.</returns>
     public static Tensor AdditiveMask(Tensor attentionMask, ScalarType dtype)
     {
-        double min = dtype == ScalarType.Float64 ? double.MinValue : float.MinValue;
+        using var min = (dtype == ScalarType.Float64 ? double.MinValue : float.MinValue).ToScalar();
         return ones_like(attentionMask, dtype: dtype).sub(attentionMask.to_type(dtype)).mul(min).unsqueeze(1).unsqueeze(2);
     }
 }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -53,12 +54,13 @@ internal sealed class DebertaV2Embeddings : nn.Module
         Tensor sum = word_embeddings.call(inputIds);
         if (position_embeddings is not null)
         {
-            sum = sum.add(position_embeddings.call(arange(length, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0)));
+            using var end = length.ToScalar();
+            sum = sum.add(position_embeddings.call(arange(end, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0)), HeldScalars.One);
         }
 
         if (token_type_embeddings is not null)
         {
-            sum = sum.add(token_type_embeddings.call(tokenTypeIds));
+            sum = sum.add(token_type_embeddings.call(tokenTypeIds), HeldScalars.One);
         }
 
         Tensor normed = _layerNorm.call(sum);

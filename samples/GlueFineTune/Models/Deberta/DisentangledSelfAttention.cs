@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -61,11 +62,11 @@ internal sealed class DisentangledSelfAttention : nn.Module
         Tensor q = SplitHeads(query_proj.call(hidden));
         Tensor k = SplitHeads(key_proj.call(hidden));
         Tensor v = SplitHeads(value_proj.call(hidden));
-        double scale = Math.Sqrt(headSize * (double)config.AttentionScaleFactor);
+        using var scale = Math.Sqrt(headSize * (double)config.AttentionScaleFactor).ToScalar();
         Tensor scores = q.matmul(k.transpose(-1, -2)).div(scale);
         if (config.RelativeAttention && relativeEmbeddings is not null)
         {
-            scores = scores.add(RelativeBias(q, k, relativePositions, pos_dropout.call(relativeEmbeddings), scale));
+            scores = scores.add(RelativeBias(q, k, relativePositions, pos_dropout.call(relativeEmbeddings), scale), HeldScalars.One);
         }
 
         Tensor probabilities = dropout.call(MaskedSoftmax(scores, pairMask));
@@ -81,14 +82,16 @@ internal sealed class DisentangledSelfAttention : nn.Module
     /// <returns>Probabilities of the same shape.</returns>
     public static Tensor MaskedSoftmax(Tensor scores, Tensor pairMask)
     {
-        Tensor hiddenPairs = pairMask.eq(0);
-        double min = scores.dtype == ScalarType.Float64 ? double.MinValue : float.MinValue;
-        return scores.masked_fill(hiddenPairs, min).softmax(-1).masked_fill(hiddenPairs, 0);
+        Tensor hiddenPairs = pairMask.eq(HeldScalars.Zero);
+        using var min = (scores.dtype == ScalarType.Float64 ? double.MinValue : float.MinValue).ToScalar();
+        return scores.masked_fill(hiddenPairs, min).softmax(-1).masked_fill(hiddenPairs, HeldScalars.Zero);
     }
 
-    private Tensor RelativeBias(Tensor q, Tensor k, Tensor relativePositions, Tensor relativeEmbeddings, double scale)
+    private Tensor RelativeBias(Tensor q, Tensor k, Tensor relativePositions, Tensor relativeEmbeddings, Scalar scale)
     {
         long span = config.PositionEmbeddingSpan;
+        using var spanScalar = span.ToScalar();
+        using var lastBucket = ((2 * span) - 1).ToScalar();
         long length = q.shape[2];
         Tensor table = relativeEmbeddings.narrow(0, 0, Math.Min(2 * span, relativeEmbeddings.shape[0])).unsqueeze(0);
         long[] expanded = [q.shape[0], q.shape[1], length, length];
@@ -98,7 +101,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
             // Content-to-position: Q_i · Kr at column c(δ(i, j)).
             Tensor positionKeys = SplitHeads(config.ShareAttKey ? key_proj.call(table) : pos_key_proj!.call(table));
             Tensor c2p = q.matmul(positionKeys.transpose(-1, -2));
-            Tensor index = relativePositions.add(span).clamp(0, (2 * span) - 1).expand(expanded);
+            Tensor index = relativePositions.add(spanScalar, HeldScalars.One).clamp(HeldScalars.Zero, lastBucket).expand(expanded);
             bias = c2p.gather(-1, index).div(scale);
         }
 
@@ -107,9 +110,9 @@ internal sealed class DisentangledSelfAttention : nn.Module
             // Position-to-content: K_j · Qr at column c(−δ(j, i)), computed per key row, then transposed.
             Tensor positionQueries = SplitHeads(config.ShareAttKey ? query_proj.call(table) : pos_query_proj!.call(table));
             Tensor p2c = k.matmul(positionQueries.transpose(-1, -2));
-            Tensor index = relativePositions.neg().add(span).clamp(0, (2 * span) - 1).expand(expanded);
+            Tensor index = relativePositions.neg().add(spanScalar, HeldScalars.One).clamp(HeldScalars.Zero, lastBucket).expand(expanded);
             Tensor term = p2c.gather(-1, index).transpose(-1, -2).div(scale);
-            bias = bias is null ? term : bias.add(term);
+            bias = bias is null ? term : bias.add(term, HeldScalars.One);
         }
 
         return bias ?? zeros(1, dtype: q.dtype, device: q.device);
