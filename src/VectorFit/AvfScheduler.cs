@@ -30,12 +30,26 @@ public sealed class AvfScheduler
     /// <summary>Tracks the σ and b of <paramref name="layers"/> (in the given order, which breaks ties), snapshotting their current values as <c>v_0</c>.</summary>
     /// <param name="layers">The adapted layers with their names in the model, e.g. from <c>model.named_modules()</c>. Construct the scheduler before the first optimizer step.</param>
     /// <param name="options">The schedule; validated here.</param>
-    /// <exception cref="ArgumentException">Invalid options, a null, repeated or unnamed layer, or <c>K</c> above the number of trainable vectors.</exception>
-    public AvfScheduler(IEnumerable<(string name, VectorFitLinear layer)> layers, AvfOptions options)
+    /// <param name="totalSteps">
+    /// The optimizer steps the run will take, when known (<c>batches per epoch × epochs</c>). When some AVF step of
+    /// <paramref name="options"/> falls after it, the scheduler says so once (<see cref="ScheduleWarning"/>, also written to
+    /// standard error), because a paper preset on a short run freezes nothing. <c>null</c>: not checked.
+    /// </param>
+    /// <exception cref="ArgumentException">
+    /// Invalid options, no layer while the schedule has AVF steps, a null, repeated or unnamed layer, <c>K</c> above the number of
+    /// trainable vectors, or <paramref name="totalSteps"/> below 1.
+    /// </exception>
+    public AvfScheduler(IEnumerable<(string name, VectorFitLinear layer)> layers, AvfOptions options, long? totalSteps = null)
     {
         ArgumentNullException.ThrowIfNull(layers);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (totalSteps is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps,
+                $"totalSteps must be at least 1 (the optimizer steps of the whole run, batches per epoch × epochs), got {totalSteps}; pass null when it is not known.");
+        }
+
         var list = layers.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
@@ -66,6 +80,14 @@ public sealed class AvfScheduler
             }
         }
 
+        if (options.Enabled && list.Count == 0)
+        {
+            throw new ArgumentException(
+                "There is no VectorFit layer to schedule: the list of layers is empty. Adapt the model with ModelSurgery.Apply (Method = AdaptationMethod.VectorFit) " +
+                "and pass its VectorFitLinear layers, or use AvfOptions.None.",
+                nameof(layers));
+        }
+
         if (options.Enabled && options.K > _vectors.Count)
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.K,
@@ -73,31 +95,67 @@ public sealed class AvfScheduler
         }
 
         Options = options;
+        TotalSteps = totalSteps;
+        ScheduleWarning = FitWarning(options, totalSteps);
+        if (ScheduleWarning is not null)
+        {
+            Console.Error.WriteLine($"warning: {ScheduleWarning}");
+        }
     }
 
     /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
     /// <param name="model">The adapted model (the root itself counts when it is a VectorFitLinear, with the name "").</param>
-    /// <param name="options">The schedule.</param>
+    /// <param name="options">The schedule, e.g. <c>AvfOptions.FromEpochs(stepsPerEpoch, epochs)</c> or a paper preset's <see cref="AvfPreset.Avf"/>.</param>
+    /// <param name="totalSteps">The optimizer steps the run will take, when known; the scheduler says once when the schedule does not fit in them (see <see cref="ScheduleWarning"/>).</param>
     /// <returns>A scheduler over all VectorFit vectors of the model.</returns>
-    public static AvfScheduler FromModel(nn.Module model, AvfOptions options)
+    /// <exception cref="ArgumentException">
+    /// The schedule has AVF steps but the model holds no <see cref="VectorFitLinear"/> (it was not adapted, or adapted with SVFT, which AVF does not apply to);
+    /// or see the constructor.
+    /// </exception>
+    public static AvfScheduler FromModel(nn.Module model, AvfOptions options, long? totalSteps = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
         var layers = new List<(string, VectorFitLinear)>();
+        var svftLayers = 0;
         if (model is VectorFitLinear root)
         {
             layers.Add((string.Empty, root));
         }
 
+        svftLayers += model is SvftLinear ? 1 : 0;
         foreach (var (name, module) in model.named_modules())
         {
             if (module is VectorFitLinear layer)
             {
                 layers.Add((name, layer));
             }
+
+            svftLayers += module is SvftLinear ? 1 : 0;
         }
 
-        return new AvfScheduler(layers, options);
+        if (layers.Count == 0 && options.Enabled)
+        {
+            throw new ArgumentException(
+                svftLayers > 0
+                    ? $"There is no VectorFit layer to schedule: the model's {svftLayers} adapted layer(s) are SvftLinear, and Adaptive Vector Freezing applies to VectorFit layers only. " +
+                      "Train SVFT without an AvfScheduler (or with AvfOptions.None), or adapt the model with Method = AdaptationMethod.VectorFit."
+                    : $"There is no VectorFit layer to schedule: the model ({model.GetType().Name}) holds no VectorFitLinear. " +
+                      "Call ModelSurgery.Apply(model, config) first, then build the scheduler (and the optimizer) on the adapted model.",
+                nameof(model));
+        }
+
+        return new AvfScheduler(layers, options, totalSteps);
     }
+
+    /// <summary>The run's planned optimizer steps, when given to the constructor or <see cref="FromModel"/>; <c>null</c> otherwise.</summary>
+    public long? TotalSteps { get; }
+
+    /// <summary>
+    /// Why the schedule does not fit <see cref="TotalSteps"/> (some AVF step falls after the run ends; when the first does, AVF freezes
+    /// nothing), or <c>null</c> when it fits or the total is not known. Written once to standard error when the scheduler is built.
+    /// </summary>
+    public string? ScheduleWarning { get; }
 
     /// <summary>The schedule.</summary>
     public AvfOptions Options { get; }
@@ -240,6 +298,23 @@ public sealed class AvfScheduler
             _vectors[i].Initial = saved.Initial.ToArray();
             SetFrozen(_vectors[i], saved.IsFrozen);
         }
+    }
+
+    private static string? FitWarning(AvfOptions options, long? totalSteps)
+    {
+        if (totalSteps is not { } total || options.LastAvfStep is not { } last || last <= total)
+        {
+            return null;
+        }
+
+        const string Fix = "Build a schedule for this run with AvfOptions.FromEpochs(stepsPerEpoch, epochs): the paper presets (AvfPresets) are for the paper's full-length runs.";
+        if (options.InitialStep > total)
+        {
+            return $"the AVF schedule does not fit this run: its first AVF step is step {options.InitialStep} (InitialStep, t_i) but the run has {total} steps, so AVF will freeze nothing. {Fix}";
+        }
+
+        var reached = ((total - options.InitialStep) / options.Interval) + 1;
+        return $"the AVF schedule does not fit this run: only {reached} of its {options.AvfSteps} AVF steps fall within the run's {total} steps (the last is at step {last}). {Fix}";
     }
 
     private static void SetFrozen(AvfVector vector, bool frozen)

@@ -66,7 +66,9 @@ public static class ModelSurgery
             baseParameters,
             CountParameters(model.named_parameters(), _ => true) + frozenWeights,
             CountParameters(model.named_parameters(), p => p.requires_grad),
-            saveParameters);
+            saveParameters,
+            model,
+            created);
     }
 
     /// <summary>

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace VectorFit;
 
@@ -15,6 +18,9 @@ namespace VectorFit;
 /// </remarks>
 public sealed class SurgeryReport
 {
+    private readonly nn.Module? _model;
+    private readonly IReadOnlyList<nn.Module> _adaptedLayers;
+
     internal SurgeryReport(
         VectorFitConfig config,
         IReadOnlyList<AdaptedLayerInfo> layers,
@@ -23,8 +29,12 @@ public sealed class SurgeryReport
         long baseParameters,
         long allParameters,
         long trainableParameters,
-        long modulesToSaveParameters)
+        long modulesToSaveParameters,
+        nn.Module? model = null,
+        IReadOnlyList<nn.Module>? adaptedLayers = null)
     {
+        _model = model;
+        _adaptedLayers = adaptedLayers ?? Array.Empty<nn.Module>();
         Config = config;
         Layers = layers;
         ModulesToSave = modulesToSave;
@@ -73,6 +83,68 @@ public sealed class SurgeryReport
 
     /// <summary><c>100 · TrainableParameters / AllParameters</c>.</summary>
     public double TrainablePercent => AllParameters == 0 ? 0 : 100.0 * TrainableParameters / AllParameters;
+
+    /// <summary>
+    /// The parameters to give the optimizer: every σ (or SVFT value vector) and bias the surgery made trainable, and every
+    /// parameter of <see cref="ModulesToSave"/>, in <c>named_parameters()</c> order, read from the model now, so build the optimizer
+    /// after <see cref="ModelSurgery.Apply"/> and after any <c>model.to(device or dtype)</c>:
+    /// <c>torch.optim.AdamW(report.GetTrainableParameters(), lr: 1e-3)</c>.
+    /// </summary>
+    /// <returns>A new list; vectors that AVF has frozen for the moment are included (their <c>requires_grad</c> comes back when they thaw, and optimizers skip them meanwhile).</returns>
+    /// <remarks>
+    /// An optimizer built from <c>model.parameters()</c> before the surgery holds the replaced <c>Linear</c> weights instead of σ and b, and its
+    /// <c>step()</c> fails inside TorchSharp with <c>KeyNotFoundException: The given key '…' was not present in the dictionary</c> (or trains nothing).
+    /// This is PEFT's <c>[p for p in model.parameters() if p.requires_grad]</c>, taken from the adapted model.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">The report was not made by <see cref="ModelSurgery.Apply"/>, or the model's adapted layers were merged or replaced since.</exception>
+    public List<Parameter> GetTrainableParameters()
+    {
+        if (_model is null)
+        {
+            throw new InvalidOperationException("This report was not made by ModelSurgery.Apply, so it has no model to take parameters from; use the report Apply returned.");
+        }
+
+        var present = AdaptedLayers.Find(_model).Select(l => l.Layer).ToHashSet(ReferenceEqualityComparer.Instance);
+        var missing = _adaptedLayers.Count(l => !present.Contains(l));
+        if (missing > 0)
+        {
+            throw new InvalidOperationException(
+                $"{missing} of the {_adaptedLayers.Count} layers this surgery adapted are no longer in the model (ModelSurgery.MergeAndUnload was called, or they were replaced): " +
+                "there is nothing of this surgery left to train. Apply a new surgery and use its report.");
+        }
+
+        var wanted = new HashSet<IntPtr>();
+        foreach (var layer in _adaptedLayers)
+        {
+            foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
+            {
+                if (trainable)
+                {
+                    wanted.Add(parameter.Handle);
+                }
+            }
+        }
+
+        foreach (var module in ModelSurgery.ModulesByName(_model, ModulesToSave))
+        {
+            foreach (var (_, parameter) in module.named_parameters())
+            {
+                wanted.Add(parameter.Handle);
+            }
+        }
+
+        var seen = new HashSet<IntPtr>();
+        var result = new List<Parameter>();
+        foreach (var (_, parameter) in _model.named_parameters())
+        {
+            if (wanted.Contains(parameter.Handle) && seen.Add(parameter.Handle))
+            {
+                result.Add(parameter);
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>PEFT's one-line summary: <c>trainable params: 138,240 || all params: 184,478,208 || trainable%: 0.0749</c>.</summary>
     /// <returns>The summary line.</returns>
