@@ -37,6 +37,9 @@ public sealed record AdapterInfo
     /// <summary>The target regular expressions of the surgery.</summary>
     public IReadOnlyList<string> TargetPatterns { get; init; } = Array.Empty<string>();
 
+    /// <summary>Whether the surgery selected every Linear but the head (<see cref="VectorFitConfig.TargetAllLinear"/>).</summary>
+    public bool TargetAllLinear { get; init; }
+
     /// <summary>Whether a target predicate was used (predicates cannot be recorded; <see cref="Layers"/> lists what it chose).</summary>
     public bool UsedPredicate { get; init; }
 

@@ -80,6 +80,7 @@ public static class VectorFitAdapter
                 TargetNames = config.TargetNames,
                 TargetSuffixes = config.TargetSuffixes,
                 TargetPatterns = config.TargetPatterns,
+                TargetAllLinear = config.TargetAllLinear,
                 UsedPredicate = config.TargetPredicate is not null,
                 AddBias = config.AddBias,
                 ModulesToSave = report.ModulesToSave,

@@ -68,7 +68,8 @@ public static class ModelSurgery
             CountParameters(model.named_parameters(), p => p.requires_grad),
             saveParameters,
             model,
-            created);
+            created,
+            plan.ExcludedFromAllLinear);
     }
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace VectorFit;
 internal sealed record PlannedLayer(string Name, Linear Linear, LayerRole Role, VectorFitLinearOptions Options, IReadOnlyList<SlotPlan> Slots);
 
 /// <summary>The validated plan of a surgery: nothing in the model has been changed yet.</summary>
-internal sealed record SurgeryPlan(IReadOnlyList<PlannedLayer> Layers, IReadOnlyList<string> ModulesToSave, IReadOnlyList<string> Unmatched);
+internal sealed record SurgeryPlan(IReadOnlyList<PlannedLayer> Layers, IReadOnlyList<string> ModulesToSave, IReadOnlyList<string> Unmatched, IReadOnlyList<string> ExcludedFromAllLinear);
 
 /// <summary>Selects the layers to adapt and the modules to train fully, and checks every replacement, without changing anything.</summary>
 internal static class SurgeryPlanner
@@ -40,6 +40,7 @@ internal static class SurgeryPlanner
         SelectBy(config.TargetSuffixes, s => $"TargetSuffixes '{s}'", linears, pathsOf, selected, unmatched, (path, s) => NameMatch.HasSuffix(path, s));
         SelectBy(config.CompilePatterns(), r => $"TargetPatterns '{Unwrap(r)}'", linears, pathsOf, selected, unmatched, (path, r) => IsMatch(r, path));
         SelectByPredicate(config, linears, selected, unmatched);
+        var excludedHead = SelectAllLinear(model, config, occurrences, linears, pathsOf, selected, unmatched);
 
         var linearNames = linears.Select(l => l.Name).ToList();
         if (unmatched.Count > 0 && !config.AllowUnmatchedTargets)
@@ -91,7 +92,7 @@ internal static class SurgeryPlanner
                 nameof(model));
         }
 
-        return new SurgeryPlan(layers, modulesToSave, unmatched.Concat(softUnmatched).ToList());
+        return new SurgeryPlan(layers, modulesToSave, unmatched.Concat(softUnmatched).ToList(), excludedHead);
     }
 
     private static void RejectAdaptedModel(nn.Module model, List<(ChildSlot Slot, nn.Module Module)> occurrences)
@@ -230,6 +231,71 @@ internal static class SurgeryPlanner
         {
             unmatched.Add("TargetPredicate");
         }
+    }
+
+    /// <summary>
+    /// <see cref="VectorFitConfig.TargetAllLinear"/>: selects every Linear outside the head and returns the names of the Linears
+    /// left out as the head (those inside ModulesToSave, or else the Linear registered last depth-first).
+    /// </summary>
+    private static List<string> SelectAllLinear(
+        nn.Module model, VectorFitConfig config, List<(ChildSlot Slot, nn.Module Module)> occurrences, List<(string Name, Linear Module)> linears,
+        Dictionary<nn.Module, List<ChildSlot>> pathsOf, HashSet<Linear> selected, List<string> unmatched)
+    {
+        if (!config.TargetAllLinear)
+        {
+            return new List<string>();
+        }
+
+        var head = new HashSet<Linear>(ReferenceEqualityComparer.Instance);
+        if (config.ModulesToSave.Count > 0)
+        {
+            var saved = occurrences.Select(o => o.Slot.Path).Where(p => config.ModulesToSave.Any(m => NameMatch.HasSuffix(p, m))).ToList();
+            foreach (var (_, linear) in linears)
+            {
+                if (pathsOf[linear].Any(s => saved.Any(m => NameMatch.IsWithin(s.Path, m))))
+                {
+                    head.Add(linear);
+                }
+            }
+        }
+        else if (LastLinearDepthFirst(model) is { } output)
+        {
+            head.Add(output);
+        }
+
+        var any = false;
+        foreach (var (_, linear) in linears)
+        {
+            if (!head.Contains(linear))
+            {
+                selected.Add(linear);
+                any = true;
+            }
+        }
+
+        if (!any)
+        {
+            unmatched.Add(linears.Count == 0 ? "TargetAllLinear (the model has no Linear layer)" : "TargetAllLinear (every Linear of the model is in the head)");
+        }
+
+        return linears.Where(l => head.Contains(l.Module)).Select(l => l.Name).ToList();
+    }
+
+    private static Linear? LastLinearDepthFirst(nn.Module module, int depth = 0)
+    {
+        if (depth > 256)
+        {
+            throw new InvalidOperationException("The module tree is more than 256 levels deep: it probably contains a cycle (a module registered inside itself).");
+        }
+
+        Linear? last = null;
+        foreach (var (_, child) in module.named_children())
+        {
+            last = child as Linear ?? last;
+            last = LastLinearDepthFirst(child, depth + 1) ?? last;
+        }
+
+        return last;
     }
 
     private static LayerRole RoleOf(TargetPreset? preset, List<ChildSlot> slots)

@@ -31,8 +31,10 @@ public sealed class SurgeryReport
         long trainableParameters,
         long modulesToSaveParameters,
         nn.Module? model = null,
-        IReadOnlyList<nn.Module>? adaptedLayers = null)
+        IReadOnlyList<nn.Module>? adaptedLayers = null,
+        IReadOnlyList<string>? excludedFromAllLinear = null)
     {
+        ExcludedFromAllLinear = excludedFromAllLinear ?? Array.Empty<string>();
         _model = model;
         _adaptedLayers = adaptedLayers ?? Array.Empty<nn.Module>();
         Config = config;
@@ -65,6 +67,12 @@ public sealed class SurgeryReport
 
     /// <summary>Selectors that matched no layer (only when <see cref="VectorFitConfig.AllowUnmatchedTargets"/> is set, and unmatched preset suffixes).</summary>
     public IReadOnlyList<string> UnmatchedTargets { get; }
+
+    /// <summary>
+    /// With <see cref="VectorFitConfig.TargetAllLinear"/>: the <c>Linear</c> layers left out as the head (inside
+    /// <see cref="VectorFitConfig.ModulesToSave"/>, or else the output layer); empty otherwise.
+    /// </summary>
+    public IReadOnlyList<string> ExcludedFromAllLinear { get; }
 
     /// <summary>The model's parameter count before surgery.</summary>
     public long BaseParameters { get; }
@@ -168,6 +176,11 @@ public sealed class SurgeryReport
         if (ModulesToSave.Count > 0)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"trained fully: {string.Join(", ", ModulesToSave)} ({ModulesToSaveParameters:N0} params)");
+        }
+
+        if (ExcludedFromAllLinear.Count > 0)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"all-linear left out the head: {string.Join(", ", ExcludedFromAllLinear)}");
         }
 
         if (UnmatchedTargets.Count > 0)

@@ -52,6 +52,15 @@ public sealed record VectorFitConfig
     public Func<string, Linear, bool>? TargetPredicate { get; init; }
 
     /// <summary>
+    /// PEFT's <c>target_modules="all-linear"</c>: select every <c>Linear</c> of the model except the head (default <c>false</c>).
+    /// The head is every <c>Linear</c> inside <see cref="ModulesToSave"/> when that is set (e.g. <c>["classifier"]</c>, the usual case);
+    /// when <see cref="ModulesToSave"/> is empty, it is the output layer: the <c>Linear</c> registered last in depth-first order
+    /// (PyTorch's <c>named_modules()</c> order; <c>lm_head</c>, <c>classifier</c>, the last layer of a <c>Sequential</c>).
+    /// <see cref="SurgeryReport.ExcludedFromAllLinear"/> names what was left out. Combines with the other selectors (their union is adapted).
+    /// </summary>
+    public bool TargetAllLinear { get; init; }
+
+    /// <summary>
     /// Modules trained fully and saved whole in adapters, by full name or '.'-boundary suffix (default none),
     /// e.g. <c>classifier</c>. Each must match a module; adapted layers may not lie inside one.
     /// </summary>
@@ -67,7 +76,7 @@ public sealed record VectorFitConfig
     public bool AllowUnmatchedTargets { get; init; }
 
     /// <summary>Whether any selector is set.</summary>
-    public bool HasTargets => Preset is not null || TargetNames.Count > 0 || TargetSuffixes.Count > 0 || TargetPatterns.Count > 0 || TargetPredicate is not null;
+    public bool HasTargets => TargetAllLinear || Preset is not null || TargetNames.Count > 0 || TargetSuffixes.Count > 0 || TargetPatterns.Count > 0 || TargetPredicate is not null;
 
     /// <summary>Checks every field and the cross-field rules; throws naming the field, the value and the fix.</summary>
     /// <exception cref="ArgumentException">A field is invalid (see the message).</exception>
@@ -104,7 +113,7 @@ public sealed record VectorFitConfig
         if (!HasTargets)
         {
             throw new ArgumentException(
-                "No layers are selected: set Preset (e.g. TargetPreset.Bert), TargetNames, TargetSuffixes, TargetPatterns or TargetPredicate.",
+                "No layers are selected: set Preset (e.g. TargetPreset.Bert), TargetAllLinear, TargetNames, TargetSuffixes, TargetPatterns or TargetPredicate (there is no TargetModules: PEFT's target_modules list is TargetSuffixes, its regex string TargetPatterns, and \"all-linear\" TargetAllLinear).",
                 nameof(Preset));
         }
 
