@@ -138,11 +138,11 @@ public static class VectorFitAdapter
                 "Apply the surgery the adapter was made with to a fresh copy of its base model first: ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
         }
 
-        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave, document.TensorSha256.Keys));
+        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave, document.TensorSha256.Keys, document.BaseModel));
         if (fingerprint.Count > 0)
         {
             throw Mismatch(path, "the model is not the base model the adapter was trained on", fingerprint,
-                "Load the adapter onto a copy of the same base checkpoint (same weights, dtype and architecture).");
+                "Load the adapter onto a copy of the same base checkpoint (same architecture and weights; the floating dtype may differ, e.g. trained in bf16 and served in fp32).");
         }
 
         var state = model.state_dict();
@@ -150,7 +150,7 @@ public static class VectorFitAdapter
         if (keyProblems.Count > 0)
         {
             throw Mismatch(path, "its tensors do not fit the model's state_dict", keyProblems,
-                "Adapt the model with the adapter's config (same variant, AddBias and ModulesToSave) and the same dtype.");
+                "Adapt the model with the adapter's config (same variant, AddBias and ModulesToSave); floating tensors load with a cast to the model's dtype.");
         }
 
         var loaded = ReadVerified(reader, document);
@@ -311,7 +311,7 @@ public static class VectorFitAdapter
             {
                 problems.Add($"the model's state_dict has no key '{entry.Name}'");
             }
-            else if (entry.ScalarType != target.dtype || !entry.Shape.SequenceEqual(target.shape))
+            else if ((entry.ScalarType != target.dtype && !(entry.ScalarType is { } fileType && IsFloating(fileType) && IsFloating(target.dtype))) || !entry.Shape.SequenceEqual(target.shape))
             {
                 problems.Add($"'{entry.Name}' is {entry.DType} [{string.Join(", ", entry.Shape)}] in the adapter but {target.dtype} [{string.Join(", ", target.shape)}] in the model");
             }
@@ -328,6 +328,9 @@ public static class VectorFitAdapter
 
         return problems;
     }
+
+    // Floating tensors load into another floating dtype with a cast (copy_ casts): train in bf16, serve in fp32, or the reverse.
+    private static bool IsFloating(ScalarType type) => type is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
 
     private static Dictionary<string, Tensor> ReadVerified(SafetensorsReader reader, AdapterDocument document)
     {
