@@ -105,7 +105,7 @@ internal static class CliParser
         string name = arg.Split('=')[0];
         string? near = Specs.Select(s => s.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
         string suggestion = near is not null && Distance(near, name) <= 3 ? $" Did you mean {near}?" : string.Empty;
-        return $"unknown option \"{arg}\".{suggestion} Run with --help for the options.";
+        return $"unknown option \"{arg}\".{suggestion}"; // Program adds "Run with --help for the options." to every usage error
     }
 
     private static Spec Flag(string name, Func<CliOptions, CliOptions> apply) => new(name, null, (o, _) => apply(o));

@@ -47,7 +47,7 @@ internal static class HelpText
                               (masked-language modelling plus a narrower source task: sentiment with half of
                               the sentiment words held out), then fine-tunes it with VectorFit + AVF on the
                               built-in sentiment task and reports dev accuracy against chance
-                              (default output: $TMPDIR/vectorfit-glue-demo)
+                              (default output: runs/demo under the current folder, printed first)
           --threads N         libtorch CPU threads (default: libtorch's choice; the demo uses 1)
           --version           the VectorFit, TorchSharp and libtorch this program runs on (loaded, not as built)
           -h, --help          this text

@@ -39,8 +39,8 @@ internal sealed record DemoSettings(int PretrainingSteps = 300, double Pretraini
 /// </summary>
 internal static class DemoRunner
 {
-    /// <summary>The demo's default output folder.</summary>
-    public static string DefaultOutput => Path.Combine(Path.GetTempPath(), "vectorfit-glue-demo");
+    /// <summary>The demo's default output folder, relative to the working directory (<c>runs/demo</c>, beside the README's <c>runs/rte</c>).</summary>
+    public static string DefaultOutput => Path.Combine("runs", "demo");
 
     /// <summary>Runs the demo.</summary>
     /// <param name="cli">The command line (<c>--output</c>, <c>--variant</c>, <c>--epochs</c>, … are honoured).</param>
@@ -60,8 +60,8 @@ internal static class DemoRunner
         string output = Path.GetFullPath(cli.Output ?? DefaultOutput);
         string checkpoint = Path.Combine(output, "base-checkpoint");
         int seed = cli.Seed ?? 42;
-        log.WriteLine("VectorFit GLUE demo — nothing to download: a toy BERT, the built-in sentiment sentences, VectorFit + AVF.");
         log.WriteLine($"output folder: {output}");
+        log.WriteLine("VectorFit GLUE demo — nothing to download: a toy BERT, the built-in sentiment sentences, VectorFit + AVF.");
 
         // Resolve and check every option before doing any work.
         int trainCount = Math.Min(settings.TrainExamples, cli.MaxTrainExamples ?? int.MaxValue);

@@ -100,7 +100,7 @@ internal sealed class ProgressDisplay
         string frozen = sample.Frozen > 0 ? $" | frozen {sample.Frozen}" : string.Empty;
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"epoch {sample.Epoch}/{sample.Epochs} | step {step}/{sample.TotalSteps} | loss {sample.Loss:F4} | lr {sample.LearningRate:E2} | {examplesPerSecond:F1} ex/s | ETA {eta}{frozen}");
+            $"epoch {sample.Epoch}/{sample.Epochs} | step {step}/{sample.TotalSteps} | loss {sample.Loss:F4} | lr {sample.LearningRate:G3} | {examplesPerSecond:F1} ex/s | ETA {eta}{frozen}");
     }
 
     /// <summary><c>m:ss</c> or <c>h:mm:ss</c>.</summary>

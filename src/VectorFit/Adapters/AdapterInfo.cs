@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace VectorFit.Adapters;
 
 /// <summary>
@@ -59,6 +62,60 @@ public sealed record AdapterInfo
     public IReadOnlyList<string> TensorNames { get; init; } = Array.Empty<string>();
 
     /// <summary>
+    /// A readable summary: format and library version, method, variant, preset, the adapted layers and trained values, the fully
+    /// trained modules, the AVF schedule and the number of tensors, e.g.
+    /// <c>VectorFit adapter (format 1, VectorFit 0.1.0): method VectorFit, variant VectorFit, preset bert, 12 layers (960 trained values), modules to save: classifier, AVF t_i=800 t_f=70 n_f=27 k=5, 25 tensors</c>.
+    /// </summary>
+    /// <returns>One line.</returns>
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"VectorFit adapter (format {FormatVersion}, VectorFit {LibraryVersion}): method {Method}");
+        if (SvftPattern is { } pattern)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" {pattern}");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $", variant {Variant}");
+        var selectors = new List<string>();
+        if (Preset is not null)
+        {
+            selectors.Add($"preset {Preset}");
+        }
+
+        if (TargetAllLinear)
+        {
+            selectors.Add("all-linear");
+        }
+
+        AddList(selectors, "names", TargetNames);
+        AddList(selectors, "suffixes", TargetSuffixes);
+        AddList(selectors, "patterns", TargetPatterns);
+        if (UsedPredicate)
+        {
+            selectors.Add("a predicate");
+        }
+
+        if (selectors.Count > 0)
+        {
+            text.Append(", ").AppendJoin(", ", selectors);
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $", {Layers.Count} layer(s) ({Layers.Sum(l => l.TrainableParameters):N0} trained values)");
+        if (AddBias)
+        {
+            text.Append(", added biases");
+        }
+
+        text.Append(", modules to save: ").Append(ModulesToSave.Count == 0 ? "none" : string.Join(", ", ModulesToSave));
+        text.Append(Avf is { } avf
+            ? string.Create(CultureInfo.InvariantCulture, $", AVF t_i={avf.InitialStep} t_f={avf.Interval} n_f={avf.AvfSteps} k={avf.K} beta={avf.Beta}")
+            : UsesAvf ? ", AVF (schedule not recorded)" : ", no AVF");
+        text.Append(CultureInfo.InvariantCulture, $", {TensorNames.Count} tensor(s)");
+        return text.ToString();
+    }
+
+    /// <summary>
     /// A surgery config that adapts exactly the recorded layers with their recorded roles, method (and SVFT pattern),
     /// variant and bias option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
     /// adapter into it.
@@ -73,4 +130,12 @@ public sealed record AdapterInfo
         ModulesToSave = ModulesToSave,
         AddBias = AddBias,
     };
+
+    private static void AddList(List<string> selectors, string what, IReadOnlyList<string> values)
+    {
+        if (values.Count > 0)
+        {
+            selectors.Add($"{what} {string.Join(", ", values)}");
+        }
+    }
 }

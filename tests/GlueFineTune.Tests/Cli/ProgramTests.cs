@@ -27,6 +27,24 @@ public sealed class ProgramTests
     }
 
     [Fact]
+    public void UnknownOptionPrintsTheHelpHintOnce()
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Program.Main(["--bogus"]).Should().Be(2);
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+
+        error.ToString().Should().Be($"error: unknown option \"--bogus\".{Environment.NewLine}Run with --help for the options.{Environment.NewLine}");
+    }
+
+    [Fact]
     public void HelpExitsWithCode0()
     {
         RunMainCapturingOutput("--help").Should().Contain("--demo").And.Contain("--resume");

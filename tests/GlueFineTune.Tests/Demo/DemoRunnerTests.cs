@@ -45,6 +45,14 @@ public sealed class DemoRunnerTests : IDisposable
         File.ReadAllText(outputs.StrengthMatrix).Should().StartWith("vector,layer_0,layer_1\nsigma_q,");
         XDocument.Parse(File.ReadAllText(outputs.HeatMap)).Root!.Name.LocalName.Should().Be("svg");
         log.ToString().Should().Contain("[3/3] results").And.Contain("dev accuracy").And.Contain("chance 50");
+        log.ToString().Split(Environment.NewLine)[0].Should().Be($"output folder: {Path.GetFullPath(dir.Path)}", "the folder is the first thing the demo says");
+    }
+
+    [Fact]
+    public void DefaultOutputIsRunsDemoUnderTheWorkingDirectory()
+    {
+        DemoRunner.DefaultOutput.Should().Be(Path.Combine("runs", "demo"));
+        Path.GetFullPath(DemoRunner.DefaultOutput).Should().StartWith(Environment.CurrentDirectory).And.NotStartWith(Path.GetTempPath());
     }
 
     [Fact]

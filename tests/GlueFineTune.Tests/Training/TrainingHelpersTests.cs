@@ -32,7 +32,9 @@ public sealed class TrainingHelpersTests
 
         string line = display.Format(new ProgressSample(Step: 50, TotalSteps: 200, Epoch: 2, Epochs: 8, Loss: 0.4321, LearningRate: 7.5e-4, Frozen: 5), TimeSpan.FromSeconds(10));
 
-        line.Should().Be("epoch 2/8 | step  50/200 | loss 0.4321 | lr 7.50E-004 | 160.0 ex/s | ETA 0:30 | frozen 5");
+        line.Should().Be("epoch 2/8 | step  50/200 | loss 0.4321 | lr 0.00075 | 160.0 ex/s | ETA 0:30 | frozen 5");
+        display.Format(new ProgressSample(Step: 50, TotalSteps: 200, Epoch: 2, Epochs: 8, Loss: 0.4321, LearningRate: 2e-2, Frozen: 0), TimeSpan.FromSeconds(10))
+            .Should().Contain("| lr 0.02 |", "the demo's rate reads as a plain number, not 2.00E-002");
     }
 
     [Fact]

@@ -99,6 +99,7 @@ public sealed class AllLinearTests : IDisposable
 
         var info = VectorFitAdapter.ReadInfo(path);
         info.TargetAllLinear.Should().BeTrue();
+        info.ToString().Should().Contain(", all-linear, 12 layer(s)");
 
         using var fresh = new TinyBert(seed: 1);
         ModelSurgery.Apply(fresh, info.ToSurgeryConfig()).Layers.Should().HaveCount(EncoderLinears.Length);
