@@ -6,12 +6,21 @@ using static TorchSharp.torch;
 namespace VectorFit.Tests;
 
 /// <summary>
-/// Compiles and runs the README quick start on the BERT-shaped model, so the snippet
-/// stays real API. The lines between the markers are the snippet, verbatim but for the model, batches and preset.
+/// Compiles and runs the README's code on the BERT-shaped model, so the README stays real API. The lines between each
+/// <c>// ---- snippet: NAME ----</c> marker and <c>// ---- end of snippet ----</c> are the README block marked
+/// <c>&lt;!-- snippet: NAME --&gt;</c>, line for line but for its <c>using</c> lines and the substitutions in <see cref="ReadmeToTest"/>;
+/// <see cref="ReadmeSnippets_AreTheCodeTheseTestsRun"/> fails when the two drift apart.
 /// </summary>
 [Collection("libtorch")]
 public sealed class QuickStartTests : IDisposable
 {
+    /// <summary>README text → test text: the README's model is a DeBERTa-v3, the test's a tiny BERT; the test writes to a temporary folder.</summary>
+    private static readonly (string Readme, string Test)[] ReadmeToTest =
+    [
+        ("TargetPreset.DebertaV2", "TargetPreset.Bert"),
+        ("\"rte.safetensors\"", "path"),
+    ];
+
     private readonly string _folder = Directory.CreateTempSubdirectory("vf-quickstart-").FullName;
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
@@ -21,30 +30,40 @@ public sealed class QuickStartTests : IDisposable
     {
         using var model = new TinyBert(seed: 1);
         using var fresh = new TinyBert(seed: 1);
-        var batches = new[] { (TinyBert.Tokens(1), torch.tensor(new long[] { 0, 1, 2, 0 })) };
+        var batches = new List<(Tensor, Tensor)> { (TinyBert.Tokens(1), torch.tensor(new long[] { 0, 1, 2, 0 })) };
+        var epochs = 12;
         var path = Path.Combine(_folder, "rte.safetensors");
 
-        // ---- snippet ----
-        var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });
+        // ---- snippet: quick-start ----
+        // model: your TorchSharp DeBERTa-v3 classifier (Linear layers held in Module<Tensor, Tensor> fields);
+        // batches: a List of (input, labels) pairs, one epoch; epochs: 20 or so (AVF starts after about 11).
+        var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });  // 1. surgery
         Console.WriteLine(report);  // trainable params: … || all params: … || trainable%: …
-        var optimizer = torch.optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-3);
-        var avf = AvfScheduler.FromModel(model, AvfPresets.Rte.Avf);  // the paper's RTE schedule (Table 7)
-        foreach (var (input, labels) in batches)
+        var optimizer = torch.optim.AdamW(report.GetTrainableParameters(), lr: 1e-3);  // 2. optimizer, on the adapted model
+        var schedule = AvfOptions.FromEpochs(stepsPerEpoch: batches.Count, totalEpochs: epochs);  // first AVF step after 11 epochs, then one per epoch
+        var avf = AvfScheduler.FromModel(model, schedule, totalSteps: batches.Count * epochs);  // 3. AVF scheduler
+        for (var epoch = 0; epoch < epochs; epoch++)
         {
-            using var scope = torch.NewDisposeScope();
-            optimizer.zero_grad();
-            nn.functional.cross_entropy(model.forward(input), labels).backward();
-            optimizer.step();
-            avf.Step();
+            foreach (var (input, labels) in batches)
+            {
+                using var scope = torch.NewDisposeScope();
+                optimizer.zero_grad();
+                nn.functional.cross_entropy(model.forward(input), labels).backward();
+                optimizer.step();
+                avf.Step();  // after optimizer.step(), every step
+            }
         }
 
         VectorFitAdapter.Save(model, report, path, avf.Options);  // only σ, b and the head: kilobytes
 
-        ModelSurgery.Apply(fresh, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig());  // later: a fresh base model
+        ModelSurgery.Apply(fresh, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig());  // later: a fresh copy of the base model
         VectorFitAdapter.Load(fresh, path);
         ModelSurgery.MergeAndUnload(fresh);  // back to plain Linear layers for inference
         // ---- end of snippet ----
 
+        avf.ScheduleWarning.Should().BeNull();
+        avf.AvfStepsTaken.Should().Be(2, "AVF ran at steps 11 and 12");
+        avf.FrozenSet.Should().HaveCount(AvfOptions.DefaultK);
         ModelSurgery.FindVectorFitLayers(fresh).Should().BeEmpty();
         optimizer.Dispose();
         foreach (var (input, labels) in batches)
@@ -52,5 +71,126 @@ public sealed class QuickStartTests : IDisposable
             input.Dispose();
             labels.Dispose();
         }
+    }
+
+    [Fact]
+    public void Targeting_ConfigsAdaptTheLayersTheReadmeSays()
+    {
+        // ---- snippet: targeting ----
+        var allLinear = new VectorFitConfig { TargetAllLinear = true, ModulesToSave = ["classifier"] };  // PEFT: target_modules="all-linear"
+        var bySuffix = new VectorFitConfig { TargetSuffixes = ["query", "value"], ModulesToSave = ["classifier"] };  // PEFT: ["query", "value"]
+        var byPattern = new VectorFitConfig { TargetPatterns = [@"encoder\.layer\.\d+\.attention\.self\.(query|value)"] };  // PEFT: a regex string
+        // ---- end of snippet ----
+
+        AdaptedNames(allLinear).Should().HaveCount(6 * TinyBert.Layers).And.NotContain("classifier");
+        var queryValue = Enumerable.Range(0, TinyBert.Layers).SelectMany(i => new[] { $"encoder.layer.{i}.attention.self.query", $"encoder.layer.{i}.attention.self.value" });
+        AdaptedNames(bySuffix).Should().BeEquivalentTo(queryValue);
+        AdaptedNames(byPattern).Should().BeEquivalentTo(queryValue);
+    }
+
+    [Fact]
+    public void AvfPreset_OnAShortRun_SaysOnceThatItDoesNotFit()
+    {
+        using var model = new TinyBert(seed: 1);
+        ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
+        var batches = new List<(Tensor, Tensor)> { (TinyBert.Tokens(1), torch.tensor(new long[] { 0, 1, 2, 0 })) };
+        var original = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            // ---- snippet: avf-preset ----
+            var rte = AvfPresets.Rte;  // the paper's RTE run: 50 epochs, batch 32, lr 1e-3, AVF steps 800 + 70·j, j < 27
+            var paperAvf = AvfScheduler.FromModel(model, rte.Avf, totalSteps: batches.Count * rte.Epochs);  // on a shorter run: "warning: the AVF schedule does not fit this run: …"
+            // ---- end of snippet ----
+            paperAvf.ScheduleWarning.Should().StartWith("the AVF schedule does not fit this run: its first AVF step is step 800 (InitialStep, t_i) but the run has 50 steps");
+        }
+        finally
+        {
+            Console.SetError(original);
+            batches[0].Item1.Dispose();
+            batches[0].Item2.Dispose();
+        }
+
+        error.ToString().Should().StartWith("warning: the AVF schedule does not fit this run: …".Replace("…", string.Empty, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ReadmeSnippets_AreTheCodeTheseTestsRun()
+    {
+        var root = RepositoryRoot();
+        var readme = ReadmeSnippets(File.ReadAllLines(Path.Combine(root, "README.md")));
+        var tests = TestSnippets(File.ReadAllLines(Path.Combine(root, "tests", "VectorFit.Tests", "QuickStartTests.cs")));
+
+        readme.Keys.Should().BeEquivalentTo(tests.Keys, "every README snippet has a test and every test snippet is in the README");
+        readme.Keys.Should().Contain(["quick-start", "targeting", "avf-preset"]);
+        foreach (var (name, lines) in readme)
+        {
+            var expected = lines.Select(l => ReadmeToTest.Aggregate(l, (text, s) => text.Replace(s.Readme, s.Test, StringComparison.Ordinal))).ToList();
+            tests[name].Should().Equal(expected, $"README snippet '{name}' must be the code QuickStartTests runs");
+        }
+    }
+
+    private static List<string> AdaptedNames(VectorFitConfig config)
+    {
+        using var model = new TinyBert(seed: 1);
+        return ModelSurgery.Apply(model, config).Layers.Select(l => l.Name).ToList();
+    }
+
+    /// <summary>Each ```csharp block after a <c>&lt;!-- snippet: NAME --&gt;</c> line, without its leading using lines and blank lines.</summary>
+    private static Dictionary<string, List<string>> ReadmeSnippets(string[] lines)
+    {
+        var snippets = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            const string Marker = "<!-- snippet: ";
+            if (!lines[i].StartsWith(Marker, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = lines[i][Marker.Length..].Replace("-->", string.Empty, StringComparison.Ordinal).Trim();
+            lines[i + 1].Should().Be("```csharp", $"the snippet marker '{name}' is followed by a C# block");
+            var body = lines.Skip(i + 2).TakeWhile(l => l != "```").Select(l => l.TrimEnd())
+                .SkipWhile(l => l.Length == 0 || l.StartsWith("using ", StringComparison.Ordinal)).ToList();
+            snippets.Add(name, body);
+        }
+
+        return snippets;
+    }
+
+    /// <summary>The dedented lines between each snippet marker of this file and the end marker.</summary>
+    private static Dictionary<string, List<string>> TestSnippets(string[] lines)
+    {
+        var snippets = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            const string Marker = "// ---- snippet: ";
+            var trimmed = lines[i].TrimStart();
+            if (!trimmed.StartsWith(Marker, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = trimmed[Marker.Length..].Replace("----", string.Empty, StringComparison.Ordinal).Trim();
+            var body = lines.Skip(i + 1).TakeWhile(l => !l.Contains("// ---- end of snippet ----", StringComparison.Ordinal)).ToList();
+            var indent = lines[i].Length - lines[i].TrimStart().Length;
+            snippets.Add(name, body.Select(l => (l.Length >= indent ? l[indent..] : l.TrimStart()).TrimEnd()).ToList());
+        }
+
+        return snippets;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "VectorFit.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("VectorFit.sln not found above " + AppContext.BaseDirectory);
     }
 }
