@@ -56,10 +56,11 @@ public sealed class AvfVector
     internal double[] Initial { get; set; }
 
     /// <summary>
-    /// The parameter now. Looked up through the layer every time, because <c>Module.to</c> replaces
-    /// parameter objects.
+    /// The vector's parameter now: the layer's <c>sigma</c> or <c>bias</c>, <c>(Length)</c>. Looked up through the layer every time,
+    /// because <c>Module.to</c> replaces parameter objects, so read it here rather than keeping it.
     /// </summary>
-    internal Parameter Parameter
+    /// <exception cref="InvalidOperationException">The layer no longer has the bias this vector tracks.</exception>
+    public Parameter Parameter
         => (Kind == AvfVectorKind.Sigma ? Layer.sigma : Layer.bias)
             ?? throw new InvalidOperationException($"The layer '{LayerName}' no longer has a bias, but AVF tracks '{Name}'.");
 

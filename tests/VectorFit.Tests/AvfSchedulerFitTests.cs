@@ -89,6 +89,23 @@ public sealed class AvfSchedulerFitTests
         act.Should().Throw<ArgumentException>().WithMessage("There is no VectorFit layer to schedule: the list of layers is empty.*");
     }
 
+    [Fact]
+    public void AvfVector_Parameter_IsTheLayersCurrentVector_EvenAfterModelTo()
+    {
+        using var model = Adapted();
+        var avf = AvfScheduler.FromModel(model, AvfOptions.None);
+        var query = model.named_parameters().Single(p => p.name == "encoder.layer.0.attention.self.query.sigma").parameter;
+        avf.Vectors[0].Name.Should().Be("encoder.layer.0.attention.self.query.sigma");
+        avf.Vectors[0].Parameter.Handle.Should().Be(query.Handle);
+
+        model.to(TorchSharp.torch.ScalarType.Float32);
+
+        var moved = model.named_parameters().Single(p => p.name == "encoder.layer.1.output.dense.bias").parameter;
+        var vector = avf.Vectors.Single(v => v.Name == "encoder.layer.1.output.dense.bias");
+        vector.Parameter.Handle.Should().Be(moved.Handle);
+        vector.Parameter.dtype.Should().Be(TorchSharp.torch.ScalarType.Float32);
+    }
+
     private static TinyBert Adapted()
     {
         var model = new TinyBert(seed: 1);
