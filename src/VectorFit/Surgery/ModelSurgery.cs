@@ -29,10 +29,15 @@ public static class ModelSurgery
     /// <exception cref="ArgumentException">
     /// The config is invalid; a selector or module to save matched nothing; a layer cannot be replaced where it is held
     /// (e.g. a field typed <c>Linear</c>; the message names the field, its type and the fix); the SVFT pattern does not fit a
-    /// selected layer (<c>d ≥ r</c>, or Top-k on a non-square layer; every such layer is listed); or a weight is not finite.
+    /// selected layer (<c>d ≥ r</c>, or Top-k on a non-square layer; every such layer is listed); a module in
+    /// <see cref="VectorFitConfig.ModulesToSave"/> holds a parameter that cannot train (not floating point or complex); or a weight is
+    /// not finite, empty, on the meta device, or has singular values its dtype cannot hold.
     /// The model is unchanged.
     /// </exception>
-    /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers (surgery never wraps twice). The model is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The model already holds VectorFit or SVFT layers (surgery never wraps twice); or libtorch failed while the checked
+    /// replacements were being written, and they were undone. The model is unchanged.
+    /// </exception>
     public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -40,20 +45,42 @@ public static class ModelSurgery
         config.Validate();
 
         var plan = SurgeryPlanner.Plan(model, config);
+        var savedModules = ModulesByName(model, plan.ModulesToSave);
+        RejectUntrainable(plan.ModulesToSave, savedModules);
         var baseParameters = CountParameters(model.named_parameters(), _ => true);
         var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config), (layer, e) =>
             new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
 
-        for (var i = 0; i < plan.Layers.Count; i++)
+        // Every check is done. From here on only writes happen; should one still fail (libtorch can throw on any
+        // call), the replacements and requires_grad flags written so far are put back, so the model is unchanged.
+        var flags = new List<(Parameter Parameter, bool RequiresGrad)>();
+        foreach (var (_, parameter) in model.named_parameters())
         {
-            foreach (var slot in plan.Layers[i].Slots)
-            {
-                slot.Apply(created[i]);
-            }
+            flags.Add((parameter, parameter.requires_grad));
         }
 
-        var savedModules = ModulesByName(model, plan.ModulesToSave);
-        Freeze(model, created, savedModules);
+        var applied = new List<(SlotPlan Slot, nn.Module Old)>();
+        try
+        {
+            for (var i = 0; i < plan.Layers.Count; i++)
+            {
+                foreach (var slot in plan.Layers[i].Slots)
+                {
+                    applied.Add((slot, plan.Layers[i].Linear));
+                    slot.Apply(created[i]);
+                }
+            }
+
+            SetTrainability(model, created, savedModules);
+        }
+        catch (Exception e)
+        {
+            Undo(applied, flags);
+            DisposeAll(created);
+            throw new InvalidOperationException($"Surgery failed while replacing the layers and was undone; the model is unchanged: {e.Message}", e);
+        }
+
+        ClearFrozenGradients(model);
 
         var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
         var frozenWeights = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
@@ -201,19 +228,42 @@ public static class ModelSurgery
         }
     }
 
-    private static void Freeze(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
+    /// <summary>Only floating-point and complex tensors can require gradients: a module to save must hold no other parameter.</summary>
+    private static void RejectUntrainable(IReadOnlyList<string> names, IReadOnlyList<nn.Module> modules)
     {
-        // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
+        var offenders = new List<string>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            foreach (var (name, parameter) in modules[i].named_parameters())
+            {
+                if (!torch.is_floating_point(parameter.dtype) && !torch.is_complex(parameter.dtype))
+                {
+                    offenders.Add($"'{names[i]}.{name}' ({parameter.dtype})");
+                }
+            }
+        }
+
+        if (offenders.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Surgery changed nothing: ModulesToSave trains every parameter of its modules, but {NameMatch.Sample(offenders)} cannot train: only floating-point " +
+                "and complex tensors take gradients. Register such a tensor as a buffer (register_buffer) rather than a Parameter, or leave its module out of ModulesToSave.",
+                nameof(modules));
+        }
+    }
+
+    private static void SetTrainability(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
+    {
         foreach (var (_, parameter) in model.named_parameters())
         {
-            SetTrainable(parameter, false);
+            parameter.requires_grad = false;
         }
 
         foreach (var module in savedModules)
         {
             foreach (var (_, parameter) in module.named_parameters())
             {
-                SetTrainable(parameter, true);
+                parameter.requires_grad = true;
             }
         }
 
@@ -221,18 +271,38 @@ public static class ModelSurgery
         {
             foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
             {
-                SetTrainable(parameter, trainable);
+                parameter.requires_grad = trainable;
             }
         }
     }
 
-    private static void SetTrainable(Parameter parameter, bool trainable)
+    // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
+    // Done only once nothing can fail any more: a cleared gradient cannot be put back.
+    private static void ClearFrozenGradients(nn.Module model)
     {
-        parameter.requires_grad = trainable;
-        if (!trainable && parameter.grad is { } grad)
+        foreach (var (_, parameter) in model.named_parameters())
         {
-            parameter.grad = null;
-            grad.Dispose();
+            if (!parameter.requires_grad && parameter.grad is { } grad)
+            {
+                parameter.grad = null;
+                grad.Dispose();
+            }
+        }
+    }
+
+    private static void Undo(List<(SlotPlan Slot, nn.Module Old)> applied, List<(Parameter Parameter, bool RequiresGrad)> flags)
+    {
+        for (var i = applied.Count - 1; i >= 0; i--)
+        {
+            applied[i].Slot.Apply(applied[i].Old);
+        }
+
+        foreach (var (parameter, requiresGrad) in flags)
+        {
+            if (parameter.requires_grad != requiresGrad)
+            {
+                parameter.requires_grad = requiresGrad;
+            }
         }
     }
 }

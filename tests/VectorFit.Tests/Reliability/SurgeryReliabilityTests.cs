@@ -1,0 +1,63 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using VectorFit.Tests.Models;
+using static TorchSharp.torch;
+
+namespace VectorFit.Tests.Reliability;
+
+/// <summary>Surgery on bad input: a clear error before the first change, and the model exactly as it was.</summary>
+[Collection("libtorch")]
+public sealed class SurgeryReliabilityTests
+{
+    /// <summary>A model whose task head holds an int64 Parameter (e.g. a lookup table someone registered as a parameter).</summary>
+    private sealed class IntParameterHeadModel : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> proj;
+        private readonly Head head;
+
+        public IntParameterHeadModel() : base(nameof(IntParameterHeadModel))
+        {
+            torch.manual_seed(3);
+            proj = ContainerModels.NewLinear();
+            head = new Head();
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var h = proj.forward(x);
+            return head.forward(h);
+        }
+    }
+
+    private sealed class Head : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear dense;
+        private readonly Parameter table;
+
+        public Head() : base(nameof(Head))
+        {
+            dense = ContainerModels.NewLinear();
+            table = new Parameter(torch.arange(4, dtype: ScalarType.Int64), requires_grad: false);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => dense.forward(x);
+    }
+
+    [Fact]
+    public void ModulesToSaveWithAnIntegerParameter_IsRejectedBeforeAnyChange()
+    {
+        using var model = new IntParameterHeadModel();
+        var modulesBefore = model.named_modules().Select(m => (m.name, m.module)).ToList();
+        var flagsBefore = model.named_parameters().Select(p => (p.name, p.parameter.requires_grad)).ToList();
+
+        var act = () => ModelSurgery.Apply(model, new VectorFitConfig { TargetNames = ["proj"], ModulesToSave = ["head"] });
+
+        act.Should().Throw<ArgumentException>()
+            .WithMessage("*changed nothing*'head.table' (Int64)*cannot train*register_buffer*");
+        model.named_modules().Select(m => (m.name, m.module)).Should().Equal(modulesBefore, "no layer was replaced");
+        model.named_modules().Select(m => m.module).OfType<VectorFitLinear>().Should().BeEmpty();
+        model.named_parameters().Select(p => (p.name, p.parameter.requires_grad)).Should().Equal(flagsBefore, "nothing was frozen");
+    }
+}
