@@ -76,6 +76,16 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
         // The layer takes ownership of the decomposition's tensors.
         var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        try
+        {
+            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+        }
+        catch
+        {
+            svd.Dispose();
+            throw;
+        }
+
         Rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;
@@ -169,9 +179,48 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper. Neither forms the dense <c>M</c>.
     /// </remarks>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
+    /// <exception cref="InvalidOperationException"><c>svft_rows</c>/<c>svft_cols</c> were overwritten with positions outside <c>M</c>.</exception>
     public override Tensor forward(Tensor input)
     {
         ValidateInput(input);
+        try
+        {
+            return Evaluate(input);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e) when (PositionProblem() is { } problem)
+        {
+            // Checked only on failure: the positions can only go bad through a load_state_dict or an in-place write,
+            // and a check on every call would cost a device sync.
+            throw new InvalidOperationException(problem, e);
+        }
+    }
+
+    /// <summary>Why <c>svft_rows</c>/<c>svft_cols</c> cannot be evaluated (a position outside <c>[0, r)</c>, or a length other than <c>svft_values</c>'), or <c>null</c>.</summary>
+    internal string? PositionProblem()
+    {
+        using var scope = torch.NewDisposeScope();
+        var count = _values.shape[0];
+        if (_rows.dim() != 1 || _cols.dim() != 1 || _rows.shape[0] != count || _cols.shape[0] != count)
+        {
+            return $"SvftLinear ({in_features} -> {out_features}): svft_rows {ThinSvd.ShapeText(_rows.shape)} and svft_cols {ThinSvd.ShapeText(_cols.shape)} " +
+                $"do not hold one position per entry of svft_values ({count}). They were overwritten (load_state_dict from another layer?); load an adapter with VectorFitAdapter.Load, which checks them.";
+        }
+
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var low = Math.Min(_rows.min().item<long>(), _cols.min().item<long>());
+        var high = Math.Max(_rows.max().item<long>(), _cols.max().item<long>());
+        return low < 0 || high >= Rank
+            ? $"SvftLinear ({in_features} -> {out_features}): svft_rows/svft_cols hold positions in [{low}, {high}], outside its {Rank} × {Rank} matrix M " +
+              $"(indices must lie in [0, {Rank})). They were overwritten (load_state_dict from another layer or a corrupt state_dict?); load an adapter with VectorFitAdapter.Load, which checks them."
+            : null;
+    }
+
+    private Tensor Evaluate(Tensor input)
+    {
         var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
         if (path == ForwardPath.Materialized)
         {

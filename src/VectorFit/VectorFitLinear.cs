@@ -48,7 +48,10 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <param name="linear">The layer to adapt, weight <c>(out_features, in_features)</c>, any floating dtype and device.</param>
     /// <param name="options">Which vectors to train; <c>null</c> for the defaults (σ and the existing bias).</param>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
-    /// <exception cref="ArgumentException">The options are invalid or the weight is not finite.</exception>
+    /// <exception cref="ArgumentException">
+    /// The options are invalid; the weight is not finite, empty or on the meta device, or its largest singular value overflows
+    /// its dtype; or the bias does not fit the weight (shape, dtype, device).
+    /// </exception>
     public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
         : base(nameof(VectorFitLinear))
     {
@@ -59,6 +62,16 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
         var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        try
+        {
+            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+        }
+        catch
+        {
+            svd.Dispose();
+            throw;
+        }
+
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
         Rank = svd.Rank;
