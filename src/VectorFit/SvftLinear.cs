@@ -61,7 +61,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <param name="options">The pattern and which tensors train; <c>null</c> for the defaults (plain pattern, existing bias trained).</param>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The options are invalid, the pattern does not fit the layer (<c>d ≥ r</c>, or Top-k on a non-square layer), or the weight is not finite.
+    /// The options are invalid, the pattern does not fit the layer (<c>d ≥ r</c>, or Top-k on a non-square layer), the weight is not
+    /// finite, empty or on the meta device, its largest singular value overflows its dtype, or the bias does not fit the weight.
     /// </exception>
     public SvftLinear(Linear linear, SvftLinearOptions? options = null)
         : base(nameof(SvftLinear))
