@@ -125,6 +125,7 @@ public static class VectorFitAdapter
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        AtomicFile.RemoveStaleTemporaries(path);
         using var reader = OpenAdapter(path);
         var document = ReadDocument(reader);
         var info = document.Adapter;
