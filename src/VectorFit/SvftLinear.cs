@@ -80,6 +80,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         try
         {
             ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
         }
         catch
         {
@@ -162,6 +163,12 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <summary>The trained values: <see cref="ValueCount"/> when the values train, plus <c>out_features</c> when a bias trains.</summary>
     public long TrainableParameterCount =>
         (Options.TrainValues ? ValueCount : 0) + (Options.TrainBias && _bias is not null ? out_features : 0);
+
+    /// <summary>
+    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
+    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
+    /// </summary>
+    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
 
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
@@ -330,6 +337,11 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
     private void MoveTo(ScalarType? dtype, Device? device)
     {
+        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        {
+            SourceWeight = null; // the weight it was built from is no longer what it computes with
+        }
+
         // Module's generic _to would try to set the get-only properties named like the components; move each one here.
         if (ReplaceParameter(dtype, device, _values, out var valuesMoved))
         {

@@ -65,6 +65,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         try
         {
             ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
         }
         catch
         {
@@ -135,6 +136,12 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Number of singular values, <c>r = min(in_features, out_features)</c>.</summary>
     public long Rank { get; }
+
+    /// <summary>
+    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
+    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
+    /// </summary>
+    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
 
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
@@ -253,6 +260,11 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
     private void MoveTo(ScalarType? dtype, Device? device)
     {
+        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        {
+            SourceWeight = null; // the weight it was built from is no longer what it computes with
+        }
+
         // Gradients and requires_grad travel with the parameters (as in Linear's own override).
         if (ReplaceParameter(dtype, device, _sigma, out var sigmaMoved))
         {

@@ -56,6 +56,12 @@ public sealed record AdapterInfo
     public IReadOnlyList<string> TensorNames { get; init; } = Array.Empty<string>();
 
     /// <summary>
+    /// Whether the base-model fingerprint covers the model's persistent buffers (e.g. BatchNorm running statistics) as well
+    /// as its frozen parameters; <see cref="VectorFitAdapter.Load"/> checks the same set.
+    /// </summary>
+    public bool FingerprintsBuffers { get; init; }
+
+    /// <summary>
     /// A surgery config that adapts exactly the recorded layers with their recorded roles, method (and SVFT pattern),
     /// variant and bias option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
     /// adapter into it.
