@@ -88,9 +88,12 @@ public sealed class AvfScheduler
             layers.Add((string.Empty, root));
         }
 
+        // A layer registered under two names (shared by two parents) is one layer: tracked once, under its first name,
+        // as surgery and adapters name it.
+        var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
         foreach (var (name, module) in model.named_modules())
         {
-            if (module is VectorFitLinear layer)
+            if (module is VectorFitLinear layer && seen.Add(layer) && !ReferenceEquals(layer, model))
             {
                 layers.Add((name, layer));
             }

@@ -170,6 +170,9 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
 
+    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
+    internal long ForwardCalls { get; private set; }
+
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
 
@@ -190,6 +193,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="InvalidOperationException"><c>svft_rows</c>/<c>svft_cols</c> were overwritten with positions outside <c>M</c>.</exception>
     public override Tensor forward(Tensor input)
     {
+        ForwardCalls++;
         ValidateInput(input);
         try
         {

@@ -143,6 +143,9 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
 
+    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
+    internal long ForwardCalls { get; private set; }
+
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
 
@@ -160,6 +163,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     public override Tensor forward(Tensor input)
     {
+        ForwardCalls++;
         ValidateInput(input);
         var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
         if (path == ForwardPath.Materialized)

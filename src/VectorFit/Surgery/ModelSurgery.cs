@@ -144,6 +144,52 @@ public static class ModelSurgery
         return layers.Select(l => l.Name).ToList();
     }
 
+    /// <summary>
+    /// Runs <paramref name="forward"/> once (under <c>no_grad</c>) and checks that it reached every adapted layer of
+    /// <paramref name="model"/>. Surgery replaces a layer wherever the model registers it (fields, lists, Sequential,
+    /// ModuleList, ModuleDict), but it cannot see other references: a <c>Dictionary</c> or a non-module object holding the
+    /// old <c>Linear</c>, a delegate bound to its <c>forward</c>, a captured local. Through those, <c>forward</c> keeps
+    /// computing with the old layer and training σ changes nothing. Call this once after <see cref="Apply"/> with a sample
+    /// input to rule that out.
+    /// </summary>
+    /// <param name="model">An adapted model.</param>
+    /// <param name="forward">Runs one forward pass of the model, e.g. <c>() =&gt; model.forward(sample).Dispose()</c>.</param>
+    /// <exception cref="InvalidOperationException">
+    /// The model holds no adapted layer, or the forward pass never called some of them: the message names them and the fix.
+    /// </exception>
+    public static void VerifyForward(nn.Module model, Action forward)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(forward);
+        var layers = AdaptedLayers.Find(model);
+        if (AdaptedLayers.IsAdapted(model))
+        {
+            layers.Insert(0, (string.Empty, model));
+        }
+
+        if (layers.Count == 0)
+        {
+            throw new InvalidOperationException("The model holds no VectorFitLinear or SvftLinear layer to verify; call ModelSurgery.Apply first.");
+        }
+
+        var before = layers.Select(l => CallsOf(l.Layer)).ToList();
+        using (torch.no_grad())
+        using (torch.NewDisposeScope())
+        {
+            forward();
+        }
+
+        var missed = layers.Where((l, i) => CallsOf(l.Layer) == before[i]).Select(l => l.Name.Length == 0 ? "(the root)" : l.Name).ToList();
+        if (missed.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"The forward pass never called {missed.Count} of the {layers.Count} adapted layer(s): {NameMatch.Sample(missed)}. Their parents register them, " +
+                "but forward reaches the old Linear some other way (a Dictionary or other non-module object holding it, a delegate bound to its forward, " +
+                "a captured variable), so training their vectors would change nothing. Hold every layer forward uses in a field typed Module<Tensor, Tensor> " +
+                "(or a Sequential, ModuleList or ModuleDict) and call it through that field; or, if forward legitimately skips them for this input, exclude them from the targets.");
+        }
+    }
+
     /// <summary>Every <see cref="VectorFitLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
     /// <param name="model">An adapted model.</param>
     /// <returns>The named layers, e.g. to build an <see cref="AvfScheduler"/>.</returns>
@@ -161,6 +207,13 @@ public static class ModelSurgery
         ArgumentNullException.ThrowIfNull(model);
         return ModuleTree.Distinct<SvftLinear>(ModuleTree.Walk(model));
     }
+
+    private static long CallsOf(nn.Module layer) => layer switch
+    {
+        VectorFitLinear vectorFit => vectorFit.ForwardCalls,
+        SvftLinear svft => svft.ForwardCalls,
+        _ => 0,
+    };
 
     /// <summary>Counts the elements of distinct parameters that satisfy <paramref name="filter"/>.</summary>
     internal static long CountParameters(IEnumerable<(string name, Parameter parameter)> parameters, Func<Parameter, bool> filter)
