@@ -48,9 +48,9 @@ internal sealed class TensorProbe
 /// whose variant does not train it) is probed the same way.
 /// </summary>
 /// <remarks>
-/// Tensors the adapter holds (trained vectors, fully trained modules) are left out, and so is any base tensor that is one
-/// of them under another name or is bit-identical to one (a tied weight, e.g. an embedding shared with a saved head:
-/// loading the head's tensor restores both). Probes agree within 1e-5 (1e-3 for 16-bit dtypes)
+/// Tensors the adapter holds (trained vectors, fully trained modules) are left out, and so is any base tensor that shares
+/// its storage with one of them (a tied weight, e.g. an embedding shared with a saved head: loading the head's tensor
+/// restores both). Probes agree within 1e-5 (1e-3 for 16-bit dtypes)
 /// of their bound.
 /// </remarks>
 internal static class BaseModelFingerprint
@@ -72,9 +72,11 @@ internal static class BaseModelFingerprint
         var held = adapterTensors.ToHashSet(StringComparer.Ordinal);
         var state = model.state_dict();
         var heldHandles = held.Where(state.ContainsKey).Select(k => state[k].Handle).ToHashSet();
-        // A tied weight (an embedding shared with a saved head) is a separate managed tensor over the same storage, which
-        // TorchSharp gives no way to compare: a base tensor bit-identical to one the adapter holds is taken to be it.
-        var heldSignatures = held.Where(state.ContainsKey).Select(k => Signature(Exact(k, state[k]))).ToHashSet(StringComparer.Ordinal);
+        // A tied weight (an embedding shared with a saved head) can be a separate managed tensor over the same storage,
+        // which TorchSharp gives no way to compare directly: candidates are bit-identical to a held tensor, then tested.
+        var heldBySignature = held.Where(k => state.ContainsKey(k) && torch.is_floating_point(state[k].dtype))
+            .GroupBy(k => Signature(Exact(k, state[k])), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(k => state[k]).ToList(), StringComparer.Ordinal);
         var layerPrefixes = layers.Select(l => l.Name + ".").ToList();
         var probedSigmas = new Dictionary<IntPtr, string>();
         foreach (var (name, layer) in layers)
@@ -102,7 +104,7 @@ internal static class BaseModelFingerprint
             {
                 // Inside an adapted layer only the bias is a copy of a base tensor; U, V, σ and the SVFT tensors are covered below.
                 var exact = Exact(name, tensor);
-                if (!heldSignatures.Contains(Signature(exact)))
+                if (!(heldBySignature.TryGetValue(Signature(exact), out var twins) && twins.Any(t => SharesStorage(t, tensor, exact.Sha256!))))
                 {
                     probes.Add(exact);
                 }
@@ -229,6 +231,24 @@ internal static class BaseModelFingerprint
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Whether writing <paramref name="held"/> changes <paramref name="candidate"/> (whose bytes hash to <paramref name="candidateSha256"/>):
+    /// negates <paramref name="held"/> in place, hashes <paramref name="candidate"/>, and negates back (exact: negation only flips sign bits).
+    /// </summary>
+    private static bool SharesStorage(Tensor held, Tensor candidate, string candidateSha256)
+    {
+        using var noGrad = torch.no_grad();
+        held.neg_();
+        try
+        {
+            return SafetensorsWriter.Sha256(candidate) != candidateSha256;
+        }
+        finally
+        {
+            held.neg_();
+        }
     }
 
     private static string Signature(TensorProbe probe) => $"{probe.ElementType}[{string.Join(",", probe.Shape)}]{probe.Sha256}";

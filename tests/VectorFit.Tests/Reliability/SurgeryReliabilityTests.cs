@@ -45,6 +45,53 @@ public sealed class SurgeryReliabilityTests
         public override Tensor forward(Tensor x) => dense.forward(x);
     }
 
+    /// <summary>A head whose weight is an inference tensor: every check passes, then libtorch refuses requires_grad = true.</summary>
+    private sealed class InferenceHeadModel : nn.Module<Tensor, Tensor>
+    {
+        private readonly nn.Module<Tensor, Tensor> proj;
+        private readonly nn.Module<Tensor, Tensor> head;
+
+        public InferenceHeadModel() : base(nameof(InferenceHeadModel))
+        {
+            torch.manual_seed(4);
+            proj = ContainerModels.NewLinear();
+            Tensor weight;
+            using (torch.inference_mode())
+            {
+                weight = torch.ones(2, ContainerModels.Features, dtype: ScalarType.Float64);
+            }
+
+            head = nn.Linear(new Parameter(weight, requires_grad: false));
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var h = proj.forward(x);
+            return head.forward(h);
+        }
+    }
+
+    /// <summary>What libtorch refuses only once the layers are swapped is undone: the model is exactly as before.</summary>
+    [Fact]
+    public void LibtorchFailureAfterTheChecks_IsUndone()
+    {
+        using var model = new InferenceHeadModel();
+        using var x = torch.ones(3, ContainerModels.Features, dtype: ScalarType.Float64);
+        using var noGrad = torch.no_grad(); // an inference tensor cannot enter autograd
+        using var before = model.forward(x);
+        var modulesBefore = model.named_modules().Select(m => (m.name, m.module)).ToList();
+        var flagsBefore = model.named_parameters().Select(p => (p.name, p.parameter.requires_grad)).ToList();
+
+        var act = () => ModelSurgery.Apply(model, new VectorFitConfig { TargetNames = ["proj"], ModulesToSave = ["head"] });
+
+        act.Should().Throw<InvalidOperationException>().WithMessage("*failed while replacing the layers and was undone; the model is unchanged*");
+        model.named_modules().Select(m => (m.name, m.module)).Should().Equal(modulesBefore, "the Linear is back in its slot");
+        model.named_parameters().Select(p => (p.name, p.parameter.requires_grad)).Should().Equal(flagsBefore);
+        using var after = model.forward(x);
+        after.allclose(before, rtol: 0, atol: 0).Should().BeTrue("forward uses the original Linear again");
+    }
+
     [Fact]
     public void ModulesToSaveWithAnIntegerParameter_IsRejectedBeforeAnyChange()
     {
