@@ -3,6 +3,7 @@ using GlueFineTune.Cli;
 using GlueFineTune.Demo;
 using GlueFineTune.Outputs;
 using GlueFineTune.Tests.TestSupport;
+using GlueFineTune.Training;
 using TorchSharp;
 
 namespace GlueFineTune.Tests.Training;
@@ -92,6 +93,67 @@ public sealed class CheckpointReliabilityTests : IDisposable
 
         resumed.Completed.Should().BeTrue();
         log.ToString().Should().Contain("resumed from").And.Contain("note: the learning rate changes from").And.Contain("to 0.0001 from step 3 on");
+    }
+
+    /// <summary>
+    /// A diverged step stops the run before its update and keeps the last good checkpoint (not one of NaN weights), and
+    /// the advice it prints — resume with a lower rate — works.
+    /// </summary>
+    [Fact]
+    public void DivergedRunKeepsTheLastGoodCheckpoint_AndResumesWithALowerRate()
+    {
+        using var dir = new TempDirectory();
+        string model = Path.Combine(dir.Path, "model");
+        using (var source = TinyCheckpoint.Model(TinyCheckpoint.Bert(), numLabels: 2))
+        {
+            TinyCheckpoint.Write(model, source);
+        }
+
+        string[] sentences = ["the movie was good", "a bad film", "the film was great", "an awful movie", "good", "bad .", "a great film .", "the movie was awful"];
+        var examples = sentences.Select(s => GlueFineTune.Data.GlueExample.Classification(s, null, s.Contains("good") || s.Contains("great") ? 1 : 0)).ToList();
+        TrainingOptions Options(double lr, bool resume) => new()
+        {
+            Task = GlueFineTune.Data.GlueTask.Sst2,
+            ModelDirectory = model,
+            OutputDirectory = Path.Combine(dir.Path, "out"),
+            Epochs = 100,
+            BatchSize = 4,
+            LearningRate = lr,
+            Avf = new VectorFit.AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 2, K = 2 },
+            MaxSteps = 10,
+            Resume = resume,
+        };
+
+        // 8 examples, batch 4: epochs end at steps 2, 4, 6, … After step 5 the head's weights turn NaN, so step 6 diverges.
+        using (var session = TrainingSession.Create(Options(1e-2, resume: false), examples, examples, TextWriter.Null))
+        {
+            var trainer = new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false)
+            {
+                AfterStep = step =>
+                {
+                    if (step == 5)
+                    {
+                        using var noGrad = torch.no_grad();
+                        using var nan = double.NaN.ToScalar();
+                        session.Model.named_parameters().First(p => p.name.StartsWith("classifier", StringComparison.Ordinal)).parameter.fill_(nan);
+                    }
+                },
+            };
+            var run = () => trainer.Run(CancellationToken.None);
+            run.Should().Throw<TrainingDivergedException>()
+                .WithMessage("*loss is NaN at step 6*checkpoint of step 4 (end of epoch 2) is kept*--resume*smaller --lr*");
+        }
+
+        File.ReadAllText(Path.Combine(dir.Path, "out", "checkpoint", "state.json")).Should().Contain("\"step\": 4");
+        var log = new StringWriter();
+        using (var resumed = TrainingSession.Create(Options(1e-3, resume: true), examples, examples, TextWriter.Null))
+        {
+            var outcome = new GlueTrainer(resumed, log, TextWriter.Null, false).Run(CancellationToken.None);
+            outcome.Completed.Should().BeTrue();
+            outcome.Step.Should().Be(10);
+        }
+
+        log.ToString().Should().Contain("at step 4").And.Contain("note: the learning rate changes from 0.01 (the checkpoint's) to 0.001 from step 5 on");
     }
 
     private static void Interrupt(string output, long atStep)
