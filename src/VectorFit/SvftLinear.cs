@@ -199,36 +199,12 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         {
             return Evaluate(input);
         }
-        catch (System.Runtime.InteropServices.ExternalException e) when (PositionProblem() is { } problem)
+        catch (System.Runtime.InteropServices.ExternalException e) when (Adapters.SvftPositions.ProblemIn(this) is { } problem)
         {
             // Checked only on failure: the positions can only go bad through a load_state_dict or an in-place write,
             // and a check on every call would cost a device sync.
             throw new InvalidOperationException(problem, e);
         }
-    }
-
-    /// <summary>Why <c>svft_rows</c>/<c>svft_cols</c> cannot be evaluated (a position outside <c>[0, r)</c>, or a length other than <c>svft_values</c>'), or <c>null</c>.</summary>
-    internal string? PositionProblem()
-    {
-        using var scope = torch.NewDisposeScope();
-        var count = _values.shape[0];
-        if (_rows.dim() != 1 || _cols.dim() != 1 || _rows.shape[0] != count || _cols.shape[0] != count)
-        {
-            return $"SvftLinear ({in_features} -> {out_features}): svft_rows {ThinSvd.ShapeText(_rows.shape)} and svft_cols {ThinSvd.ShapeText(_cols.shape)} " +
-                $"do not hold one position per entry of svft_values ({count}). They were overwritten (load_state_dict from another layer?); load an adapter with VectorFitAdapter.Load, which checks them.";
-        }
-
-        if (count == 0)
-        {
-            return null;
-        }
-
-        var low = Math.Min(_rows.min().item<long>(), _cols.min().item<long>());
-        var high = Math.Max(_rows.max().item<long>(), _cols.max().item<long>());
-        return low < 0 || high >= Rank
-            ? $"SvftLinear ({in_features} -> {out_features}): svft_rows/svft_cols hold positions in [{low}, {high}], outside its {Rank} × {Rank} matrix M " +
-              $"(indices must lie in [0, {Rank})). They were overwritten (load_state_dict from another layer or a corrupt state_dict?); load an adapter with VectorFitAdapter.Load, which checks them."
-            : null;
     }
 
     private Tensor Evaluate(Tensor input)

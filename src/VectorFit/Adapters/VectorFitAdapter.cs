@@ -74,7 +74,7 @@ public static class VectorFitAdapter
             tensors.AddRange(module.state_dict().Select(kv => new KeyValuePair<string, Tensor>($"{name}.{kv.Key}", kv.Value)));
         }
 
-        RejectNonFinite(tensors, path);
+        NonFiniteValues.RejectOnSave(tensors, path);
         var config = report.Config;
         var document = new AdapterDocument
         {
@@ -167,7 +167,7 @@ public static class VectorFitAdapter
         }
 
         var loaded = ReadVerified(reader, document);
-        var nonFinite = loaded.Where(kv => HasNonFinite(kv.Value)).Select(kv => kv.Key).ToList();
+        var nonFinite = loaded.Where(kv => NonFiniteValues.Any(kv.Value)).Select(kv => kv.Key).ToList();
         if (nonFinite.Count > 0)
         {
             foreach (var tensor in loaded.Values)
@@ -209,28 +209,6 @@ public static class VectorFitAdapter
         }
 
         return info;
-    }
-
-    private static bool HasNonFinite(Tensor tensor)
-    {
-        if (!torch.is_floating_point(tensor.dtype) && !torch.is_complex(tensor.dtype))
-        {
-            return false;
-        }
-
-        using var scope = torch.NewDisposeScope();
-        return !tensor.detach().isfinite().all().item<bool>();
-    }
-
-    private static void RejectNonFinite(List<KeyValuePair<string, Tensor>> tensors, string path)
-    {
-        var bad = tensors.Where(t => HasNonFinite(t.Value)).Select(t => t.Key).ToList();
-        if (bad.Count > 0)
-        {
-            throw new InvalidOperationException(
-                $"Cannot save the adapter to '{path}': {NameMatch.Sample(bad)} hold NaN or infinite values, so training has diverged and the adapter " +
-                "would make every model it is loaded into output NaN. Nothing was written. Restore a finite checkpoint (or lower the learning rate) and train again.");
-        }
     }
 
     private static string LibraryVersion =>
