@@ -26,6 +26,9 @@ internal sealed class TensorProbe
 
     public required long[] Shape { get; init; }
 
+    /// <summary>Whether the tensor is a buffer (e.g. BatchNorm running statistics) rather than a parameter.</summary>
+    public bool Buffer { get; init; }
+
     /// <summary>SHA-256 (lowercase hex) of the tensor's bytes, for the exact kinds.</summary>
     public string? Sha256 { get; init; }
 
@@ -89,7 +92,7 @@ internal static class BaseModelFingerprint
 
         var probes = new List<TensorProbe>();
         var seen = new HashSet<IntPtr>();
-        void Add(string name, Tensor tensor)
+        void Add(string name, Tensor tensor, bool buffer)
         {
             if (!seen.Add(tensor.Handle) || held.Contains(name) || heldHandles.Contains(tensor.Handle) || modulesToSave.Any(m => NameMatch.IsWithin(name, m)))
             {
@@ -103,7 +106,7 @@ internal static class BaseModelFingerprint
             else if (!layerPrefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal)) || name.EndsWith(".bias", StringComparison.Ordinal))
             {
                 // Inside an adapted layer only the bias is a copy of a base tensor; U, V, σ and the SVFT tensors are covered below.
-                var exact = Exact(name, tensor);
+                var exact = Exact(name, tensor, buffer);
                 if (!(heldBySignature.TryGetValue(Signature(exact), out var twins) && twins.Any(t => SharesStorage(t, tensor, exact.Sha256!))))
                 {
                     probes.Add(exact);
@@ -113,14 +116,14 @@ internal static class BaseModelFingerprint
 
         foreach (var (name, parameter) in model.named_parameters())
         {
-            Add(name, parameter);
+            Add(name, parameter, buffer: false);
         }
 
         if (includeBuffers)
         {
             foreach (var (name, buffer) in model.named_buffers(recurse: true, include_nonpersistent: false))
             {
-                Add(name, buffer);
+                Add(name, buffer, buffer: true);
             }
         }
 
@@ -189,7 +192,10 @@ internal static class BaseModelFingerprint
             {
                 if (saved.Sha256 != probe.Sha256)
                 {
-                    problems.Add($"base tensor '{saved.Name}' holds different values (its SHA-256 differs: base tensors are compared bit for bit)");
+                    problems.Add(saved.Buffer
+                        ? $"base tensor '{saved.Name}' holds different values (its SHA-256 differs). It is a buffer: if it changed in training (running statistics update in train mode), " +
+                          "add its module to ModulesToSave so the adapter holds it, or save with fingerprintBuffers: false"
+                        : $"base tensor '{saved.Name}' holds different values (its SHA-256 differs: base tensors are compared bit for bit)");
                 }
 
                 continue;
@@ -253,9 +259,10 @@ internal static class BaseModelFingerprint
 
     private static string Signature(TensorProbe probe) => $"{probe.ElementType}[{string.Join(",", probe.Shape)}]{probe.Sha256}";
 
-    private static TensorProbe Exact(string name, Tensor tensor) => new()
+    private static TensorProbe Exact(string name, Tensor tensor, bool buffer = false) => new()
     {
         Name = name,
+        Buffer = buffer,
         Kind = TensorProbe.ExactKind,
         ElementType = tensor.dtype.ToString(),
         Shape = tensor.shape,
