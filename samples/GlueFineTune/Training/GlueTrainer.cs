@@ -212,7 +212,7 @@ internal sealed class GlueTrainer
             || !double.IsFinite(state.EpochLossSum) || !double.IsFinite(state.LearningRate) || state.LearningRate <= 0)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"--resume: the state of the checkpoint in {checkpoint.Folder} is impossible for this run (step {state.Step} of {total}, {state.EpochLossCount} losses summing to {state.EpochLossSum}, lr {state.LearningRate}); nothing was restored or changed. Delete that folder and train again without --resume."));
+                $"--resume: {Path.Combine(checkpoint.Folder, "state.json")} holds a state impossible for this run (step {state.Step} of {total}, {state.EpochLossCount} losses summing to {state.EpochLossSum}, lr {state.LearningRate}). Nothing was restored or changed. Delete {checkpoint.Folder} and train again without --resume."));
         }
 
         TrainingCheckpoint.Restore(checkpoint, session.Model, session.Optimizer, session.Avf);

@@ -36,6 +36,8 @@ public sealed class CheckpointReliabilityTests : IDisposable
         { "step -1 in state.json", "state.json" },
         { "truncate the checkpoint's metrics.json", "metrics.json" },
         { "delete avf.safetensors", "avf.safetensors" },
+        { "step 100000 in state.json, manifest updated to match", "state.json" },
+        { "step -1 in state.json, manifest updated to match", "state.json" },
     };
 
     [Theory]
@@ -197,12 +199,33 @@ public sealed class CheckpointReliabilityTests : IDisposable
             case "truncate the checkpoint's metrics.json":
                 Truncate(Path("metrics.json"));
                 break;
+            case "step 100000 in state.json, manifest updated to match":
+                ReplaceStep(Path("state.json"), "100000");
+                Remanifest(checkpoint);
+                break;
+            case "step -1 in state.json, manifest updated to match":
+                ReplaceStep(Path("state.json"), "-1");
+                Remanifest(checkpoint);
+                break;
             case "delete avf.safetensors":
                 File.Delete(Path("avf.safetensors"));
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(damage), damage, null);
         }
+    }
+
+    /// <summary>Rewrites manifest.sha256 to match the files as they are now: the checkpoint is consistent but its state impossible.</summary>
+    private static void Remanifest(string checkpoint)
+    {
+        string manifest = System.IO.Path.Combine(checkpoint, "manifest.sha256");
+        var lines = File.ReadAllLines(manifest).Select(line =>
+        {
+            string name = line.Split("  ", 2)[1];
+            string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(System.IO.Path.Combine(checkpoint, name))));
+            return $"{sha}  {name}";
+        });
+        File.WriteAllText(manifest, string.Join("\n", lines) + "\n");
     }
 
     private static void FlipMiddleByte(string path)
