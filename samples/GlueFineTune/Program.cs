@@ -15,11 +15,18 @@ internal static class Program
     /// <summary>Exit code of a run stopped by Ctrl+C (a checkpoint was saved).</summary>
     public const int InterruptedExitCode = 130;
 
+    private static int unhandledHandlerInstalled;
+
     /// <summary>Parses the command line and runs the demo or a GLUE fine-tuning.</summary>
     /// <param name="args">The arguments.</param>
     /// <returns>0 done, 1 error, 2 bad command line, 130 interrupted.</returns>
     public static int Main(string[] args)
     {
+        if (Interlocked.Exchange(ref unhandledHandlerInstalled, 1) == 0)
+        {
+            AppDomain.CurrentDomain.UnhandledException += OnUnhandledException;
+        }
+
         CliOptions cli;
         try
         {
@@ -78,16 +85,57 @@ internal static class Program
         {
             return Usage(e);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException
-            or UnauthorizedAccessException or NotSupportedException or AdapterException or SafetensorsFormatException)
+        catch (Exception e) when (IsUserError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
+        }
+        catch (Exception e)
+        {
+            // Last resort: a bug, or an error no check above foresaw. One line on the console, the details in a log.
+            return ReportUnexpected(e, Console.Error);
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="error"/> is one the program reports as a user error (bad input file, bad checkpoint,
+    /// full disk, …): <c>error: message</c> and exit code 1. Everything else goes to <see cref="ReportUnexpected"/>.
+    /// </summary>
+    /// <param name="error">The exception.</param>
+    /// <returns>Whether it is a foreseen error whose message says what to fix.</returns>
+    internal static bool IsUserError(Exception error) => error is IOException or InvalidDataException or FormatException
+        or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or UnauthorizedAccessException
+        or NotSupportedException or AdapterException or SafetensorsFormatException;
+
+    /// <summary>
+    /// Reports an exception nobody foresaw: writes its full text (type, message, stack, inner exceptions) to a log file
+    /// and one line naming it and the log to <paramref name="error"/>. Also used for exceptions on other threads.
+    /// </summary>
+    /// <param name="exception">The exception.</param>
+    /// <param name="error">Where the one line goes (standard error).</param>
+    /// <returns>Exit code 1.</returns>
+    internal static int ReportUnexpected(Exception exception, TextWriter error)
+    {
+        string summary = $"{exception.GetType().Name}: {exception.Message}".ReplaceLineEndings(" ");
+        string? logPath = null;
+        try
+        {
+            logPath = Path.Combine(Path.GetTempPath(), $"glue-finetune-error-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}.log");
+            File.WriteAllText(logPath, $"GlueFineTune, {DateTime.UtcNow:O}, args: {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}{Environment.NewLine}{exception}{Environment.NewLine}");
+        }
+        catch (Exception logError) when (logError is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            logPath = null;
+        }
+
+        error.WriteLine(logPath is null
+            ? $"error: unexpected {summary} (the details could not be written to a log file; please report this)"
+            : $"error: unexpected {summary}; details in {logPath} (please report this with that file)");
+        return 1;
     }
 
     private static int RunGlue(TrainingOptions options, int? maxTrainExamples, bool interactive, CancellationToken cancellation)
@@ -119,6 +167,15 @@ internal static class Program
         }
 
         return 0;
+    }
+
+    // An exception on another thread ends the process whatever we do; still say so in one line with the log.
+    private static void OnUnhandledException(object sender, UnhandledExceptionEventArgs e)
+    {
+        if (e.ExceptionObject is Exception exception)
+        {
+            ReportUnexpected(exception, Console.Error);
+        }
     }
 
     private static string DataDirectory(TrainingOptions options) => options.DataDirectory

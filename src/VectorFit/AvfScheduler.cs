@@ -124,9 +124,12 @@ public sealed class AvfScheduler
         }
 
         svftLayers += model is SvftLinear ? 1 : 0;
+        // A layer registered under two names (shared by two parents) is one layer: tracked once, under its first name,
+        // as surgery and adapters name it.
+        var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
         foreach (var (name, module) in model.named_modules())
         {
-            if (module is VectorFitLinear layer)
+            if (module is VectorFitLinear layer && seen.Add(layer) && !ReferenceEquals(layer, model))
             {
                 layers.Add((name, layer));
             }

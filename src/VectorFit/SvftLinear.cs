@@ -61,7 +61,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <param name="options">The pattern and which tensors train; <c>null</c> for the defaults (plain pattern, existing bias trained).</param>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The options are invalid, the pattern does not fit the layer (<c>d ≥ r</c>, or Top-k on a non-square layer), or the weight is not finite.
+    /// The options are invalid, the pattern does not fit the layer (<c>d ≥ r</c>, or Top-k on a non-square layer), the weight is not
+    /// finite, empty or on the meta device, its largest singular value overflows its dtype, or the bias does not fit the weight.
     /// </exception>
     public SvftLinear(Linear linear, SvftLinearOptions? options = null)
         : base(nameof(SvftLinear))
@@ -76,6 +77,17 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
         // The layer takes ownership of the decomposition's tensors.
         var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        try
+        {
+            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
+        }
+        catch
+        {
+            svd.Dispose();
+            throw;
+        }
+
         Rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;
@@ -152,6 +164,15 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     public long TrainableParameterCount =>
         (Options.TrainValues ? ValueCount : 0) + (Options.TrainBias && _bias is not null ? out_features : 0);
 
+    /// <summary>
+    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
+    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
+    /// </summary>
+    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
+
+    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
+    internal long ForwardCalls { get; private set; }
+
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
 
@@ -169,9 +190,25 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper. Neither forms the dense <c>M</c>.
     /// </remarks>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
+    /// <exception cref="InvalidOperationException"><c>svft_rows</c>/<c>svft_cols</c> were overwritten with positions outside <c>M</c>.</exception>
     public override Tensor forward(Tensor input)
     {
+        ForwardCalls++;
         ValidateInput(input);
+        try
+        {
+            return Evaluate(input);
+        }
+        catch (System.Runtime.InteropServices.ExternalException e) when (Adapters.SvftPositions.ProblemIn(this) is { } problem)
+        {
+            // Checked only on failure: the positions can only go bad through a load_state_dict or an in-place write,
+            // and a check on every call would cost a device sync.
+            throw new InvalidOperationException(problem, e);
+        }
+    }
+
+    private Tensor Evaluate(Tensor input)
+    {
         var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
         if (path == ForwardPath.Materialized)
         {
@@ -280,6 +317,11 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
     private void MoveTo(ScalarType? dtype, Device? device)
     {
+        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        {
+            SourceWeight = null; // the weight it was built from is no longer what it computes with
+        }
+
         // Module's generic _to would try to set the get-only properties named like the components; move each one here.
         if (ReplaceParameter(dtype, device, _values, out var valuesMoved))
         {

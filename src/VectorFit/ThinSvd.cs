@@ -37,7 +37,10 @@ internal sealed class ThinSvd : IDisposable
     /// Decomposes <paramref name="weight"/> <c>(out_features, in_features)</c>; the results have its dtype
     /// and device and do not require grad.
     /// </summary>
-    /// <exception cref="ArgumentException">The weight is not a finite, floating-point matrix.</exception>
+    /// <exception cref="ArgumentException">
+    /// The weight is not a finite, non-empty, floating-point matrix with values (not on the meta device), or its largest
+    /// singular value overflows its dtype.
+    /// </exception>
     public static ThinSvd Of(Tensor weight, string paramName)
     {
         ArgumentNullException.ThrowIfNull(weight);
@@ -55,6 +58,22 @@ internal sealed class ThinSvd : IDisposable
                 paramName);
         }
 
+        if (weight.device_type == DeviceType.META)
+        {
+            throw new ArgumentException(
+                $"{paramName} is on the meta device: it has a shape but no values, so there is nothing to decompose. " +
+                "Materialise the model's weights (load the checkpoint, or move it with .to(device)) before adapting it.",
+                paramName);
+        }
+
+        if (weight.shape[0] == 0 || weight.shape[1] == 0)
+        {
+            throw new ArgumentException(
+                $"{paramName} is empty, shape {ShapeText(weight.shape)}: a layer with no inputs or no outputs has no singular values to train. " +
+                "Leave it out of the surgery's targets.",
+                paramName);
+        }
+
         var dtype = weight.dtype;
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
@@ -68,11 +87,47 @@ internal sealed class ThinSvd : IDisposable
         }
 
         var (u, s, vh) = torch.linalg.svd(w64, fullMatrices: false);
+        var largest = s[0].item<double>();
+        if (!s.to(dtype).isfinite().all().item<bool>() || !u.isfinite().all().item<bool>() || !vh.isfinite().all().item<bool>())
+        {
+            // Finite weights whose σ₁ exceeds the dtype's range (float16: 65504) would give σ = ∞ and NaN outputs.
+            throw new ArgumentException(
+                $"{paramName} is finite but its largest singular value, {largest.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)}, " +
+                $"overflows {dtype} (the layer would compute ∞·0 = NaN where the Linear gives finite values). " +
+                "Adapt the model in a wider dtype (e.g. model.to(ScalarType.Float32) before the surgery), or leave this layer out of the targets.",
+                paramName);
+        }
+
         var result = new ThinSvd(
             u.to(dtype).contiguous().DetachFromDisposeScope(),
             s.to(dtype).contiguous().DetachFromDisposeScope(),
             vh.t().to(dtype).contiguous().DetachFromDisposeScope());
         return result;
+    }
+
+    /// <summary>Checks that <paramref name="bias"/> fits <paramref name="weight"/>: a vector of <c>out_features</c> values, same dtype and device.</summary>
+    /// <exception cref="ArgumentException">It does not.</exception>
+    public static void CheckBias(Tensor? bias, Tensor weight, string paramName)
+    {
+        if (bias is null)
+        {
+            return;
+        }
+
+        if (bias.dim() != 1 || bias.shape[0] != weight.shape[0])
+        {
+            throw new ArgumentException(
+                $"{paramName} has shape {ShapeText(bias.shape)} but the weight {ShapeText(weight.shape)} needs a bias of shape ({weight.shape[0]}) (one value per output). " +
+                "Fix the Linear's bias before adapting it.",
+                paramName);
+        }
+
+        if (bias.dtype != weight.dtype || bias.device_type != weight.device_type || bias.device_index != weight.device_index)
+        {
+            throw new ArgumentException(
+                $"{paramName} is {bias.dtype} on {bias.device} but the weight is {weight.dtype} on {weight.device}; convert the bias to the weight's dtype and device before adapting the layer.",
+                paramName);
+        }
     }
 
     /// <summary>

@@ -48,7 +48,10 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <param name="linear">The layer to adapt, weight <c>(out_features, in_features)</c>, any floating dtype and device.</param>
     /// <param name="options">Which vectors to train; <c>null</c> for the defaults (σ and the existing bias).</param>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
-    /// <exception cref="ArgumentException">The options are invalid or the weight is not finite.</exception>
+    /// <exception cref="ArgumentException">
+    /// The options are invalid; the weight is not finite, empty or on the meta device, or its largest singular value overflows
+    /// its dtype; or the bias does not fit the weight (shape, dtype, device).
+    /// </exception>
     public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
         : base(nameof(VectorFitLinear))
     {
@@ -59,6 +62,17 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
         var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        try
+        {
+            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
+        }
+        catch
+        {
+            svd.Dispose();
+            throw;
+        }
+
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
         Rank = svd.Rank;
@@ -123,6 +137,15 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <summary>Number of singular values, <c>r = min(in_features, out_features)</c>.</summary>
     public long Rank { get; }
 
+    /// <summary>
+    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
+    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
+    /// </summary>
+    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
+
+    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
+    internal long ForwardCalls { get; private set; }
+
     /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
     internal ForwardPath PathOverride { get; set; }
 
@@ -140,6 +163,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     public override Tensor forward(Tensor input)
     {
+        ForwardCalls++;
         ValidateInput(input);
         var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
         if (path == ForwardPath.Materialized)
@@ -240,6 +264,11 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
     private void MoveTo(ScalarType? dtype, Device? device)
     {
+        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        {
+            SourceWeight = null; // the weight it was built from is no longer what it computes with
+        }
+
         // Gradients and requires_grad travel with the parameters (as in Linear's own override).
         if (ReplaceParameter(dtype, device, _sigma, out var sigmaMoved))
         {

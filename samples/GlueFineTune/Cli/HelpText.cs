@@ -42,7 +42,8 @@ internal static class HelpText
 
         Other:
           --resume            continue from OUTPUT/checkpoint exactly where the run stopped (Ctrl+C, a crash or an
-                              epoch end leave one); pass the same options as the first run
+                              epoch end leave one); pass the same options as the first run (only --lr may differ, e.g. lower after
+                              a divergence). Every checkpoint file is verified before anything is restored
           --demo              no download needed: builds a tiny BERT checkpoint, pre-trains it for a few seconds
                               (masked-language modelling plus a narrower source task: sentiment with half of
                               the sentiment words held out), then fine-tunes it with VectorFit + AVF on the

@@ -31,10 +31,10 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
 
         VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Adapter, session.Avf.Options.Enabled ? session.Avf.Options : null);
         AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);
-        File.WriteAllText(outputs.StrengthMatrix, matrix.ToMatrixCsv());
-        File.WriteAllText(outputs.StrengthVectors, matrix.ToVectorsCsv());
+        AtomicText.Write(outputs.StrengthMatrix, matrix.ToMatrixCsv());
+        AtomicText.Write(outputs.StrengthVectors, matrix.ToVectorsCsv());
         string title = $"AVF training strength — {session.Options.Task.Name}, {VariantNames.Display(session.Options.Variant)}";
-        File.WriteAllText(outputs.HeatMap, HeatMapSvg.Render(matrix, title));
+        AtomicText.Write(outputs.HeatMap, HeatMapSvg.Render(matrix, title));
         return outputs;
     }
 

@@ -24,6 +24,7 @@ internal sealed class GlueTrainer
     private readonly TextWriter log;
     private readonly TextWriter progressWriter;
     private readonly bool interactive;
+    private CheckpointState? lastCheckpoint;
 
     /// <summary>Prepares the loop.</summary>
     /// <param name="session">The model, data, optimizer and scheduler.</param>
@@ -59,7 +60,7 @@ internal sealed class GlueTrainer
         MetricsLog metrics = NewLog();
         if (options.Resume)
         {
-            (step, lossSum, lossCount, metrics) = RestoreCheckpoint(metricsPath);
+            (step, lossSum, lossCount, metrics) = RestoreCheckpoint();
         }
         else if (TrainingCheckpoint.Exists(options.CheckpointDirectory))
         {
@@ -82,7 +83,7 @@ internal sealed class GlueTrainer
                 double lr = LearningRates.At(options.Schedule, options.LearningRate, step, total);
                 last = EndEpoch(metrics, metricsPath, finished, step, lossCount > 0 ? lossSum / lossCount : double.NaN, lr, clock.Elapsed);
                 (lossSum, lossCount) = (0, 0);
-                SaveCheckpoint(step, 0, 0, $"end of epoch {finished}");
+                SaveCheckpoint(step, 0, 0, $"end of epoch {finished}", metrics);
             }
 
             while (step < total)
@@ -90,7 +91,7 @@ internal sealed class GlueTrainer
                 if (cancellation.IsCancellationRequested)
                 {
                     progress.Break();
-                    SaveCheckpoint(step, lossSum, lossCount, "interrupted");
+                    SaveCheckpoint(step, lossSum, lossCount, "interrupted", metrics);
                     log.WriteLine($"interrupted at step {step}/{total}; checkpoint saved in {options.CheckpointDirectory}. Continue with the same command plus --resume.");
                     return new TrainingOutcome(false, step, metrics, last);
                 }
@@ -122,14 +123,20 @@ internal sealed class GlueTrainer
                     last = EndEpoch(metrics, metricsPath, epoch + 1, step, lossSum / lossCount, lr, clock.Elapsed);
                     lossSum = 0;
                     lossCount = 0;
-                    SaveCheckpoint(step, 0, 0, $"end of epoch {epoch + 1}");
+                    SaveCheckpoint(step, 0, 0, $"end of epoch {epoch + 1}", metrics);
                 }
             }
+        }
+        catch (TrainingDivergedException)
+        {
+            // The weights may hold NaN now: keep the last good checkpoint rather than replace it with this state.
+            progress.Break();
+            throw;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             progress.Break();
-            TrySaveAfterError(step, lossSum, lossCount, e);
+            TrySaveAfterError(step, lossSum, lossCount, e, metrics);
             throw;
         }
 
@@ -150,15 +157,20 @@ internal sealed class GlueTrainer
         Tensor loss = session.Options.Task.IsRegression
             ? nn.functional.mse_loss(logits.reshape(-1), batch.Labels)
             : nn.functional.cross_entropy(logits, batch.Labels);
-        session.Optimizer.zero_grad();
-        loss.backward();
-        session.Optimizer.step();
         double value = loss.item<float>();
         if (!double.IsFinite(value))
         {
-            throw new InvalidOperationException($"the training loss is {value} at step {step}: training diverged. Lower --lr (now {session.Options.LearningRate.ToString(CultureInfo.InvariantCulture)}) or resume from the last checkpoint with a lower rate.");
+            // Checked before the update, so the weights of the last completed step stay as they were.
+            string rate = session.Options.LearningRate.ToString(CultureInfo.InvariantCulture);
+            string resume = lastCheckpoint is { } saved
+                ? $"The checkpoint of step {saved.Step} ({saved.Reason}) is kept: continue from it with a lower rate (the same command with --resume and a smaller --lr than {rate}), or start again with a smaller --lr."
+                : $"Start again with a smaller --lr than {rate}.";
+            throw new TrainingDivergedException($"the training loss is {value} at step {step}: training diverged. {resume}");
         }
 
+        session.Optimizer.zero_grad();
+        loss.backward();
+        session.Optimizer.step();
         return value;
     }
 
@@ -176,16 +188,18 @@ internal sealed class GlueTrainer
             FrozenVectors = session.Avf.FrozenSet.Select(v => v.Name).ToList(),
             ElapsedSeconds = Math.Round(elapsed.TotalSeconds, 3),
         });
-        File.WriteAllText(metricsPath, metrics.ToJson());
+        AtomicText.Write(metricsPath, metrics.ToJson());
         string frozen = session.Avf.FrozenSet.Count > 0 ? $", {session.Avf.FrozenSet.Count} vectors frozen" : string.Empty;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train loss {trainLoss:F4}, dev {evaluation}{frozen}"));
         return evaluation;
     }
 
-    private (long Step, double LossSum, long LossCount, MetricsLog Metrics) RestoreCheckpoint(string metricsPath)
+    private (long Step, double LossSum, long LossCount, MetricsLog Metrics) RestoreCheckpoint()
     {
         TrainingOptions options = session.Options;
-        CheckpointState state = TrainingCheckpoint.ReadState(options.CheckpointDirectory);
+        // Every file is checked against the checkpoint's manifest, and its state against this run, before anything is restored.
+        VerifiedCheckpoint checkpoint = TrainingCheckpoint.Open(options.CheckpointDirectory);
+        CheckpointState state = checkpoint.State;
         string expected = Fingerprint();
         if (state.Fingerprint != expected)
         {
@@ -193,24 +207,48 @@ internal sealed class GlueTrainer
                 $"--resume: the checkpoint in {options.CheckpointDirectory} was written with other settings.{Environment.NewLine}  checkpoint: {state.Fingerprint}{Environment.NewLine}  now:        {expected}{Environment.NewLine}Resume with the same options, or choose a new --output folder.");
         }
 
-        TrainingCheckpoint.Restore(options.CheckpointDirectory, session.Model, session.Optimizer, session.Avf);
-        MetricsLog metrics = File.Exists(metricsPath) ? MetricsLog.FromJson(File.ReadAllText(metricsPath)) : NewLog();
+        long total = session.TotalSteps;
+        if (state.Step < 0 || state.Step > total || state.EpochLossCount < 0 || state.EpochLossCount > state.Step
+            || !double.IsFinite(state.EpochLossSum) || !double.IsFinite(state.LearningRate) || state.LearningRate <= 0)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"--resume: {Path.Combine(checkpoint.Folder, "state.json")} holds a state impossible for this run (step {state.Step} of {total}, {state.EpochLossCount} losses summing to {state.EpochLossSum}, lr {state.LearningRate}). Nothing was restored or changed. Delete {checkpoint.Folder} and train again without --resume."));
+        }
+
+        TrainingCheckpoint.Restore(checkpoint, session.Model, session.Optimizer, session.Avf);
+        MetricsLog metrics = checkpoint.Metrics;
         metrics.Epochs.RemoveAll(e => e.Step > state.Step);
-        log.WriteLine($"resumed from {options.CheckpointDirectory} at step {state.Step} ({state.Reason}); AVF has frozen {session.Avf.FrozenSet.Count} vectors");
+        log.WriteLine($"resumed from {checkpoint.Folder} at step {state.Step} ({state.Reason}); AVF has frozen {session.Avf.FrozenSet.Count} vectors");
+        if (state.LearningRate != options.LearningRate)
+        {
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"note: the learning rate changes from {state.LearningRate:R} (the checkpoint's) to {options.LearningRate:R} from step {state.Step + 1} on"));
+        }
+
+        lastCheckpoint = state;
         return (state.Step, state.EpochLossSum, state.EpochLossCount, metrics);
     }
 
-    private void SaveCheckpoint(long step, double lossSum, long lossCount, string reason)
+    private void SaveCheckpoint(long step, double lossSum, long lossCount, string reason, MetricsLog metrics)
     {
-        var state = new CheckpointState { Step = step, Fingerprint = Fingerprint(), EpochLossSum = lossSum, EpochLossCount = lossCount, Reason = reason };
-        TrainingCheckpoint.Save(session.Options.CheckpointDirectory, session.Model, session.Surgery, session.Optimizer, session.Avf, state);
+        var state = new CheckpointState
+        {
+            Step = step,
+            Fingerprint = Fingerprint(),
+            LearningRate = session.Options.LearningRate,
+            EpochLossSum = lossSum,
+            EpochLossCount = lossCount,
+            Reason = reason,
+        };
+        TrainingCheckpoint.Save(session.Options.CheckpointDirectory, session.Model, session.Surgery, session.Optimizer, session.Avf, state, metrics);
+        lastCheckpoint = state;
     }
 
-    private void TrySaveAfterError(long step, double lossSum, long lossCount, Exception error)
+    private void TrySaveAfterError(long step, double lossSum, long lossCount, Exception error, MetricsLog metrics)
     {
         try
         {
-            SaveCheckpoint(step, lossSum, lossCount, $"error: {error.GetType().Name}");
+            SaveCheckpoint(step, lossSum, lossCount, $"error: {error.GetType().Name}", metrics);
             log.WriteLine($"training stopped at step {step} by an error; a checkpoint of the last completed step is in {session.Options.CheckpointDirectory} (continue with --resume once the cause is fixed).");
         }
         catch (Exception saveError) when (saveError is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
@@ -239,7 +277,7 @@ internal sealed class GlueTrainer
         TrainingOptions o = session.Options;
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
+            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};epochs={o.Epochs};batch={o.BatchSize};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
     }
 
     private MetricsLog NewLog() => new()
@@ -252,4 +290,15 @@ internal sealed class GlueTrainer
         TrainableParameters = session.Surgery.TrainableParameters,
         Settings = session.Options.Describe(),
     };
+}
+
+/// <summary>The training loss became NaN or infinite; the run stops without replacing its last good checkpoint.</summary>
+internal sealed class TrainingDivergedException : InvalidOperationException
+{
+    /// <summary>Builds the exception.</summary>
+    /// <param name="message">The step, the loss and what to do.</param>
+    public TrainingDivergedException(string message)
+        : base(message)
+    {
+    }
 }

@@ -1,4 +1,7 @@
+using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
+using GlueFineTune.Outputs;
 using TorchSharp.Modules;
 using VectorFit;
 using VectorFit.Adapters;
@@ -12,8 +15,11 @@ internal sealed record CheckpointState
     /// <summary>Optimizer steps completed.</summary>
     public required long Step { get; init; }
 
-    /// <summary>Settings that must not change across a resume (task, model, variant, batch, lr, seed, …).</summary>
+    /// <summary>Settings that must not change across a resume (task, model, variant, batch, seed, …; not the learning rate).</summary>
     public required string Fingerprint { get; init; }
+
+    /// <summary>The base learning rate the steps so far were taken with (a resume may change it, e.g. after divergence).</summary>
+    public required double LearningRate { get; init; }
 
     /// <summary>Sum of the training losses of the current (unfinished) epoch's steps.</summary>
     public required double EpochLossSum { get; init; }
@@ -25,18 +31,30 @@ internal sealed record CheckpointState
     public required string Reason { get; init; }
 }
 
+/// <summary>A checkpoint read back and verified: its state and the metrics log as of its step.</summary>
+/// <param name="Folder">The folder it was read from (the checkpoint, or the backup an interrupted save left).</param>
+/// <param name="State">Its <c>state.json</c>.</param>
+/// <param name="Metrics">Its copy of <c>metrics.json</c>.</param>
+internal sealed record VerifiedCheckpoint(string Folder, CheckpointState State, MetricsLog Metrics);
+
 /// <summary>
 /// A resumable checkpoint in <c>OUTPUT/checkpoint/</c>: the adapter (trained σ, b and the head, library format),
-/// the AdamW state (TorchSharp's <c>save_state_dict</c>), the AVF state (safetensors) and <c>state.json</c>
-/// (step, settings fingerprint, the unfinished epoch's loss sum). Written to a fresh folder which then
-/// replaces the previous checkpoint, so an interruption while saving leaves the previous one intact.
+/// the AdamW state (TorchSharp's <c>save_state_dict</c>), the AVF state (safetensors), <c>metrics.json</c> as of the
+/// checkpoint's step, <c>state.json</c> (step, settings fingerprint, the unfinished epoch's loss sum) and, written last,
+/// <c>manifest.sha256</c>: the SHA-256 of each of those files (<c>sha256sum -c</c> reads it). Written to a fresh folder
+/// which then replaces the previous checkpoint, so an interruption while saving leaves the previous one intact; read back
+/// only after every file matches the manifest, so a truncated or altered file is named before anything is restored.
 /// </summary>
 internal static class TrainingCheckpoint
 {
     private const string AdapterFile = "adapter.safetensors";
     private const string OptimizerFile = "optimizer.bin";
     private const string AvfFile = "avf.safetensors";
+    private const string MetricsFile = "metrics.json";
     private const string StateFile = "state.json";
+    private const string ManifestFile = "manifest.sha256";
+
+    private static readonly string[] Files = [AdapterFile, OptimizerFile, AvfFile, MetricsFile, StateFile];
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -52,7 +70,8 @@ internal static class TrainingCheckpoint
     /// <param name="optimizer">The optimizer.</param>
     /// <param name="avf">The AVF scheduler.</param>
     /// <param name="state">Step and bookkeeping.</param>
-    public static void Save(string directory, TorchSharp.torch.nn.Module model, SurgeryReport surgery, OptimizerHelper optimizer, AvfScheduler avf, CheckpointState state)
+    /// <param name="metrics">The metrics log as of <see cref="CheckpointState.Step"/>.</param>
+    public static void Save(string directory, TorchSharp.torch.nn.Module model, SurgeryReport surgery, OptimizerHelper optimizer, AvfScheduler avf, CheckpointState state, MetricsLog metrics)
     {
         string full = Path.GetFullPath(directory);
         string fresh = full + ".new";
@@ -78,7 +97,10 @@ internal static class TrainingCheckpoint
             }
         }
 
+        File.WriteAllText(Path.Combine(fresh, MetricsFile), metrics.ToJson());
         File.WriteAllText(Path.Combine(fresh, StateFile), JsonSerializer.Serialize(state, Json));
+        string manifest = string.Concat(Files.Select(f => $"{Sha256(Path.Combine(fresh, f))}  {f}\n"));
+        AtomicText.Write(Path.Combine(fresh, ManifestFile), manifest);
 
         if (Directory.Exists(backup))
         {
@@ -97,38 +119,95 @@ internal static class TrainingCheckpoint
         }
     }
 
-    /// <summary>Reads <c>state.json</c> of the checkpoint.</summary>
+    /// <summary>
+    /// Reads the checkpoint after checking every file against its manifest; parses <c>state.json</c> and the metrics.
+    /// Nothing is restored yet.
+    /// </summary>
     /// <param name="directory">The checkpoint folder.</param>
-    /// <returns>The state.</returns>
-    public static CheckpointState ReadState(string directory)
+    /// <returns>The verified checkpoint.</returns>
+    /// <exception cref="FileNotFoundException">There is no checkpoint.</exception>
+    /// <exception cref="InvalidDataException">A file is missing, truncated, altered or unreadable; the message names it.</exception>
+    public static VerifiedCheckpoint Open(string directory)
     {
         string folder = Resolve(directory) ?? throw NotFound(directory);
-        string path = Path.Combine(folder, StateFile);
-        try
+        string manifestPath = Path.Combine(folder, ManifestFile);
+        if (!File.Exists(manifestPath))
         {
-            return JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), Json)
-                ?? throw new InvalidDataException($"{path} is empty.");
+            throw Damaged(folder, $"it has no {ManifestFile} (it was written by an older version of this sample, or its save was cut short)");
         }
-        catch (JsonException e)
+
+        var recorded = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in File.ReadAllLines(manifestPath))
         {
-            throw new InvalidDataException($"{path} is not a valid checkpoint state ({e.Message}); delete the checkpoint folder and train without --resume.", e);
+            string[] parts = line.Split("  ", 2);
+            if (parts.Length != 2 || parts[0].Length != 64 || !Files.Contains(parts[1]) || !recorded.TryAdd(parts[1], parts[0]))
+            {
+                throw Damaged(folder, $"{manifestPath} is corrupt (line \"{line}\")");
+            }
         }
+
+        foreach (string file in Files)
+        {
+            string path = Path.Combine(folder, file);
+            if (!recorded.TryGetValue(file, out string? expected))
+            {
+                throw Damaged(folder, $"{manifestPath} does not list {file}");
+            }
+
+            if (!File.Exists(path))
+            {
+                throw Damaged(folder, $"{path} is missing");
+            }
+
+            if (!string.Equals(Sha256(path), expected, StringComparison.OrdinalIgnoreCase))
+            {
+                throw Damaged(folder, $"{path} is truncated or altered (its SHA-256 differs from the one in {ManifestFile})");
+            }
+        }
+
+        CheckpointState state = Parse(Path.Combine(folder, StateFile), json => JsonSerializer.Deserialize<CheckpointState>(json, Json));
+        MetricsLog metrics = Parse(Path.Combine(folder, MetricsFile), MetricsLog.FromJson);
+        return new VerifiedCheckpoint(folder, state, metrics);
     }
 
-    /// <summary>Restores the adapter, the optimizer state and the AVF state into a freshly adapted model.</summary>
-    /// <param name="directory">The checkpoint folder.</param>
+    /// <summary>Restores the adapter, the optimizer state and the AVF state of a verified checkpoint into a freshly adapted model.</summary>
+    /// <param name="checkpoint">The checkpoint <see cref="Open"/> verified.</param>
     /// <param name="model">The model, adapted with the same surgery as when the checkpoint was written.</param>
     /// <param name="optimizer">A fresh optimizer over the same parameters, in the same order.</param>
     /// <param name="avf">A fresh AVF scheduler over the same layers with the same schedule.</param>
-    public static void Restore(string directory, TorchSharp.torch.nn.Module model, OptimizerHelper optimizer, AvfScheduler avf)
+    public static void Restore(VerifiedCheckpoint checkpoint, TorchSharp.torch.nn.Module model, OptimizerHelper optimizer, AvfScheduler avf)
     {
-        string folder = Resolve(directory) ?? throw NotFound(directory);
+        string folder = checkpoint.Folder;
         VectorFitAdapter.Load(model, Path.Combine(folder, AdapterFile));
-        optimizer.load_state_dict(Path.Combine(folder, OptimizerFile));
-        var tensors = SafetensorsReader.Load(Path.Combine(folder, AvfFile));
+        string optimizerPath = Path.Combine(folder, OptimizerFile);
+        try
+        {
+            optimizer.load_state_dict(optimizerPath);
+        }
+        catch (Exception e) when (e is IOException or EndOfStreamException or ArgumentException or InvalidOperationException
+            or System.Runtime.InteropServices.ExternalException)
+        {
+            throw Damaged(folder, $"{optimizerPath} could not be read as this run's AdamW state ({e.Message})", e);
+        }
+
+        string avfPath = Path.Combine(folder, AvfFile);
+        Dictionary<string, TorchSharp.torch.Tensor> tensors;
+        try
+        {
+            tensors = SafetensorsReader.Load(avfPath);
+        }
+        catch (SafetensorsFormatException e)
+        {
+            throw Damaged(folder, $"{avfPath} could not be read ({e.Message})", e);
+        }
+
         try
         {
             avf.LoadState(AvfState.FromTensors(tensors));
+        }
+        catch (ArgumentException e)
+        {
+            throw Damaged(folder, $"{avfPath} does not fit this run's AVF scheduler ({e.Message})", e);
         }
         finally
         {
@@ -143,14 +222,40 @@ internal static class TrainingCheckpoint
     private static string? Resolve(string directory)
     {
         string full = Path.GetFullPath(directory);
-        if (File.Exists(Path.Combine(full, StateFile)))
+        if (File.Exists(Path.Combine(full, ManifestFile)) || File.Exists(Path.Combine(full, StateFile)))
         {
             return full;
         }
 
         string backup = full + ".old";
-        return File.Exists(Path.Combine(backup, StateFile)) ? backup : null;
+        return File.Exists(Path.Combine(backup, ManifestFile)) ? backup : null;
     }
+
+    private static T Parse<T>(string path, Func<string, T?> parse)
+    {
+        T? value;
+        try
+        {
+            value = parse(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidDataException)
+        {
+            throw Damaged(Path.GetDirectoryName(path)!, $"{path} cannot be parsed ({e.Message})", e);
+        }
+
+        return value ?? throw Damaged(Path.GetDirectoryName(path)!, $"{path} is empty (null)");
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static InvalidDataException Damaged(string folder, string problem, Exception? inner = null) => new(
+        string.Create(CultureInfo.InvariantCulture, $"--resume: the checkpoint in {folder} cannot be used: {problem}. Nothing was restored or changed. ")
+        + "Delete that folder and train again without --resume (or restore it from a backup).",
+        inner);
 
     private static FileNotFoundException NotFound(string directory) =>
         new($"--resume found no checkpoint in {directory}; train once without --resume (a checkpoint is written at each epoch end, on Ctrl+C and on errors).");

@@ -64,7 +64,7 @@ public sealed record AdapterInfo
     /// <summary>
     /// A readable summary: format and library version, method, variant, preset, the adapted layers and trained values, the fully
     /// trained modules, the AVF schedule and the number of tensors, e.g.
-    /// <c>VectorFit adapter (format 1, VectorFit 0.1.0): method VectorFit, variant VectorFit, preset bert, 12 layers (960 trained values), modules to save: classifier, AVF t_i=800 t_f=70 n_f=27 k=5, 25 tensors</c>.
+    /// <c>VectorFit adapter (format 2, VectorFit 0.1.0): method VectorFit, variant VectorFit, preset bert, 12 layers (960 trained values), modules to save: classifier, AVF t_i=800 t_f=70 n_f=27 k=5, 25 tensors</c>.
     /// </summary>
     /// <returns>One line.</returns>
     public override string ToString()
@@ -114,6 +114,12 @@ public sealed record AdapterInfo
         text.Append(CultureInfo.InvariantCulture, $", {TensorNames.Count} tensor(s)");
         return text.ToString();
     }
+
+    /// <summary>
+    /// Whether the base-model fingerprint covers the model's persistent buffers (e.g. BatchNorm running statistics) as well
+    /// as its frozen parameters; <see cref="VectorFitAdapter.Load"/> checks the same set.
+    /// </summary>
+    public bool FingerprintsBuffers { get; init; }
 
     /// <summary>
     /// A surgery config that adapts exactly the recorded layers with their recorded roles, method (and SVFT pattern),

@@ -42,6 +42,33 @@ internal static class SvftPositions
         return problems;
     }
 
+    /// <summary>
+    /// Why a layer's own <c>svft_rows</c>/<c>svft_cols</c> cannot be evaluated (not one position per entry of
+    /// <c>svft_values</c>, or a position outside <c>[0, r)</c>: they were overwritten, e.g. by <c>load_state_dict</c>), or <c>null</c>.
+    /// </summary>
+    public static string? ProblemIn(SvftLinear layer)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (rows, cols, count) = (layer.svft_rows, layer.svft_cols, layer.svft_values.shape[0]);
+        var what = $"SvftLinear ({layer.in_features} -> {layer.out_features})";
+        const string Fix = "They were overwritten (load_state_dict from another layer, or a corrupt state_dict?); load adapters with VectorFitAdapter.Load, which checks them.";
+        if (rows.dim() != 1 || cols.dim() != 1 || rows.shape[0] != count || cols.shape[0] != count)
+        {
+            return $"{what}: svft_rows {ThinSvd.ShapeText(rows.shape)} and svft_cols {ThinSvd.ShapeText(cols.shape)} do not hold one position per entry of svft_values ({count}). {Fix}";
+        }
+
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var low = Math.Min(rows.min().item<long>(), cols.min().item<long>());
+        var high = Math.Max(rows.max().item<long>(), cols.max().item<long>());
+        return low < 0 || high >= layer.Rank
+            ? $"{what}: svft_rows/svft_cols hold positions in [{low}, {high}], outside its {layer.Rank} × {layer.Rank} matrix M (indices must lie in [0, {layer.Rank})). {Fix}"
+            : null;
+    }
+
     private static long[] HostValues(Tensor tensor)
     {
         using var host = tensor.to(ScalarType.Int64, new Device(DeviceType.CPU));

@@ -25,18 +25,27 @@ public static class VectorFitAdapter
     public const string FormatName = "vectorfit-adapter";
 
     /// <summary>The adapter format version this library writes and reads.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     private const string FormatKey = "format";
     private const string DocumentKey = "vectorfit";
+    private const string DocumentChecksumKey = "vectorfit_sha256";
 
     /// <summary>Saves the trained vectors and fully trained modules of <paramref name="model"/>, atomically.</summary>
     /// <param name="model">The adapted model.</param>
     /// <param name="report">The report <see cref="ModelSurgery.Apply"/> returned for this model.</param>
     /// <param name="path">The file to create or replace (conventionally <c>*.safetensors</c>); its folder must exist.</param>
     /// <param name="avf">The AVF schedule used in training, recorded for reference; <c>null</c> for none.</param>
-    /// <exception cref="InvalidOperationException">The report does not describe the model's adapted layers.</exception>
-    public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avf = null)
+    /// <param name="fingerprintBuffers">
+    /// Whether the base-model fingerprint covers persistent buffers (e.g. BatchNorm running statistics) besides frozen
+    /// parameters (the default). Pass <c>false</c> only when the buffers legitimately differ between the trained model and a
+    /// fresh copy of the base (they were updated in training and loading should keep the fresh base's).
+    /// </param>
+    /// <exception cref="InvalidOperationException">
+    /// The report does not describe the model's adapted layers; or a tensor to save holds NaN or infinite values (training
+    /// diverged: the message names them, and nothing is written).
+    /// </exception>
+    public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avf = null, bool fingerprintBuffers = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(report);
@@ -65,6 +74,7 @@ public static class VectorFitAdapter
             tensors.AddRange(module.state_dict().Select(kv => new KeyValuePair<string, Tensor>($"{name}.{kv.Key}", kv.Value)));
         }
 
+        NonFiniteValues.RejectOnSave(tensors, path);
         var config = report.Config;
         var document = new AdapterDocument
         {
@@ -87,12 +97,14 @@ public static class VectorFitAdapter
                 Avf = avf,
                 Layers = report.Layers,
                 TensorNames = tensors.Select(t => t.Key).ToList(),
+                FingerprintsBuffers = fingerprintBuffers,
             },
-            BaseModel = BaseModelFingerprint.Compute(model, layers, report.ModulesToSave, tensors.Select(t => t.Key).ToList()),
+            BaseModel = BaseModelFingerprint.Compute(model, layers, report.ModulesToSave, tensors.Select(t => t.Key).ToList(), fingerprintBuffers),
             TensorSha256 = tensors.ToDictionary(t => t.Key, t => SafetensorsWriter.Sha256(t.Value), StringComparer.Ordinal),
         };
 
-        var metadata = new Dictionary<string, string> { [FormatKey] = FormatName, [DocumentKey] = document.ToJson() };
+        var json = document.ToJson();
+        var metadata = new Dictionary<string, string> { [FormatKey] = FormatName, [DocumentKey] = json, [DocumentChecksumKey] = AdapterDocument.Checksum(json) };
         SafetensorsWriter.Save(path, tensors, metadata);
     }
 
@@ -126,6 +138,7 @@ public static class VectorFitAdapter
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        AtomicFile.RemoveStaleTemporaries(path);
         using var reader = OpenAdapter(path);
         var document = ReadDocument(reader);
         var info = document.Adapter;
@@ -138,7 +151,8 @@ public static class VectorFitAdapter
                 "Apply the surgery the adapter was made with to a fresh copy of its base model first: ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
         }
 
-        var fingerprint = BaseModelFingerprint.Compare(document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave, document.TensorSha256.Keys, document.BaseModel));
+        var fingerprint = BaseModelFingerprint.Compare(
+            document.BaseModel, BaseModelFingerprint.Compute(model, layers, info.ModulesToSave, document.TensorSha256.Keys, info.FingerprintsBuffers, document.BaseModel));
         if (fingerprint.Count > 0)
         {
             throw Mismatch(path, "the model is not the base model the adapter was trained on", fingerprint,
@@ -154,6 +168,19 @@ public static class VectorFitAdapter
         }
 
         var loaded = ReadVerified(reader, document);
+        var nonFinite = loaded.Where(kv => NonFiniteValues.Any(kv.Value)).Select(kv => kv.Key).ToList();
+        if (nonFinite.Count > 0)
+        {
+            foreach (var tensor in loaded.Values)
+            {
+                tensor.Dispose();
+            }
+
+            throw new AdapterFormatException(
+                $"'{path}' holds NaN or infinite values in {NameMatch.Sample(nonFinite)}: it records a diverged training run, and loading it would make the model output NaN. " +
+                "The model was not changed. Use an adapter saved before the divergence.");
+        }
+
         var positionProblems = SvftPositions.Problems(loaded, info.Layers, layers);
         if (positionProblems.Count > 0)
         {
@@ -233,6 +260,19 @@ public static class VectorFitAdapter
                 "Use SafetensorsReader to read plain checkpoints.");
         }
 
+        if (!reader.Metadata.TryGetValue(DocumentChecksumKey, out var checksum) || checksum != AdapterDocument.Checksum(json))
+        {
+            var version = AdapterDocument.TryReadFormatVersion(json);
+            if (version is { } v && v != FormatVersion)
+            {
+                throw new AdapterFormatException(
+                    $"'{reader.Path}' is adapter format version {v}; this library reads version {FormatVersion}. Use a matching VectorFit version, or save the adapter again with this one.");
+            }
+
+            throw new AdapterFormatException(
+                $"'{reader.Path}' is corrupt: its adapter record (metadata '{DocumentKey}') does not match its SHA-256 checksum ('{DocumentChecksumKey}'), so the record was damaged or edited. Save the adapter again.");
+        }
+
         AdapterDocument document;
         try
         {
@@ -241,6 +281,11 @@ public static class VectorFitAdapter
         catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
         {
             throw new AdapterFormatException($"'{reader.Path}' has a corrupt adapter record: {e.Message}", e);
+        }
+
+        if (document.RecordProblem() is { } problem)
+        {
+            throw new AdapterFormatException($"'{reader.Path}' has a corrupt adapter record: {problem}.");
         }
 
         if (document.Adapter.FormatVersion != FormatVersion)

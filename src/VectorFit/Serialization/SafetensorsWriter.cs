@@ -21,7 +21,11 @@ public static class SafetensorsWriter
     /// <param name="path">The file to create or replace; its folder must exist.</param>
     /// <param name="tensors">Name and tensor pairs; names must be unique, non-empty and not <c>__metadata__</c>.</param>
     /// <param name="metadata">String pairs for the header's <c>__metadata__</c>; <c>null</c> for none.</param>
-    /// <exception cref="ArgumentException">A name is empty, repeated or reserved, a tensor is null or disposed, or a dtype is not supported. Nothing is written.</exception>
+    /// <exception cref="ArgumentException">
+    /// A name is empty, repeated or reserved, a name or metadata string holds a lone surrogate (not storable in UTF-8), a
+    /// tensor is null or disposed, a dtype is not supported, or the header would exceed 100 MB (which readers refuse).
+    /// Nothing is written.
+    /// </exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -77,6 +81,7 @@ public static class SafetensorsWriter
                 throw new ArgumentException($"Tensor names must be non-empty and not '{SafetensorsHeader.MetadataKey}', got '{name}'.", nameof(tensors));
             }
 
+            RejectLoneSurrogate(name, "The tensor name", nameof(tensors));
             if (!names.Add(name))
             {
                 throw new ArgumentException($"The tensor name '{name}' appears twice; names in a safetensors file are unique.", nameof(tensors));
@@ -98,6 +103,9 @@ public static class SafetensorsWriter
                 {
                     throw new ArgumentException("Metadata keys and values must not be null.", nameof(metadata));
                 }
+
+                RejectLoneSurrogate(key, "The metadata key", nameof(metadata));
+                RejectLoneSurrogate(value, $"The value of metadata key '{key}'", nameof(metadata));
             }
         }
 
@@ -152,6 +160,34 @@ public static class SafetensorsWriter
             buffer.WriteByte((byte)' ');
         }
 
+        if (buffer.Length > SafetensorsHeader.MaxHeaderLength)
+        {
+            throw new ArgumentException(
+                $"The header (tensor names, shapes and metadata) would be {buffer.Length:N0} bytes, over the {SafetensorsHeader.MaxHeaderLength:N0} that safetensors readers " +
+                "(this library's included) accept, so the file could never be read back. Nothing was written; store less metadata, or fewer tensors per file.",
+                nameof(metadata));
+        }
+
         return buffer.ToArray();
+    }
+
+    // UTF-8 cannot encode a lone UTF-16 surrogate: JSON writers would silently put U+FFFD in its place, so the name read
+    // back would not be the name written.
+    private static void RejectLoneSurrogate(string text, string what, string paramName)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                throw new ArgumentException(
+                    $"{what} holds a lone UTF-16 surrogate (U+{(int)text[i]:X4} at index {i}), which UTF-8 cannot store: it would be read back as U+FFFD. " +
+                    "Nothing was written; fix the string.",
+                    paramName);
+            }
+        }
     }
 }

@@ -94,6 +94,14 @@ internal static class AdaptedLayers
         _ => throw new ArgumentException($"{layer.GetType().Name} is not an adapted layer.", nameof(layer)),
     };
 
+    /// <summary>The SHA-256 and dtype of the weight an adapted layer was built from, or <c>null</c> when it does not know it.</summary>
+    public static (string Sha256, ScalarType DType)? SourceWeight(nn.Module layer) => layer switch
+    {
+        VectorFitLinear vectorFit => vectorFit.SourceWeight,
+        SvftLinear svft => svft.SourceWeight,
+        _ => null,
+    };
+
     /// <summary>The report entry of an adapted layer.</summary>
     public static AdaptedLayerInfo Describe(string name, LayerRole role, nn.Module layer) => layer switch
     {

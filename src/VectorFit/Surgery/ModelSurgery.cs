@@ -29,10 +29,15 @@ public static class ModelSurgery
     /// <exception cref="ArgumentException">
     /// The config is invalid; a selector or module to save matched nothing; a layer cannot be replaced where it is held
     /// (e.g. a field typed <c>Linear</c>; the message names the field, its type and the fix); the SVFT pattern does not fit a
-    /// selected layer (<c>d ≥ r</c>, or Top-k on a non-square layer; every such layer is listed); or a weight is not finite.
+    /// selected layer (<c>d ≥ r</c>, or Top-k on a non-square layer; every such layer is listed); a module in
+    /// <see cref="VectorFitConfig.ModulesToSave"/> holds a parameter that cannot train (not floating point or complex); or a weight is
+    /// not finite, empty, on the meta device, or has singular values its dtype cannot hold.
     /// The model is unchanged.
     /// </exception>
-    /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers (surgery never wraps twice). The model is unchanged.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The model already holds VectorFit or SVFT layers (surgery never wraps twice); or libtorch failed while the checked
+    /// replacements were being written, and they were undone. The model is unchanged.
+    /// </exception>
     public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -40,20 +45,42 @@ public static class ModelSurgery
         config.Validate();
 
         var plan = SurgeryPlanner.Plan(model, config);
+        var savedModules = ModulesByName(model, plan.ModulesToSave);
+        RejectUntrainable(plan.ModulesToSave, savedModules);
         var baseParameters = CountParameters(model.named_parameters(), _ => true);
         var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config), (layer, e) =>
             new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
 
-        for (var i = 0; i < plan.Layers.Count; i++)
+        // Every check is done. From here on only writes happen; should one still fail (libtorch can throw on any
+        // call), the replacements and requires_grad flags written so far are put back, so the model is unchanged.
+        var flags = new List<(Parameter Parameter, bool RequiresGrad)>();
+        foreach (var (_, parameter) in model.named_parameters())
         {
-            foreach (var slot in plan.Layers[i].Slots)
-            {
-                slot.Apply(created[i]);
-            }
+            flags.Add((parameter, parameter.requires_grad));
         }
 
-        var savedModules = ModulesByName(model, plan.ModulesToSave);
-        Freeze(model, created, savedModules);
+        var applied = new List<(SlotPlan Slot, nn.Module Old)>();
+        try
+        {
+            for (var i = 0; i < plan.Layers.Count; i++)
+            {
+                foreach (var slot in plan.Layers[i].Slots)
+                {
+                    applied.Add((slot, plan.Layers[i].Linear));
+                    slot.Apply(created[i]);
+                }
+            }
+
+            SetTrainability(model, created, savedModules);
+        }
+        catch (Exception e)
+        {
+            Undo(applied, flags);
+            DisposeAll(created);
+            throw new InvalidOperationException($"Surgery failed while replacing the layers and was undone; the model is unchanged: {e.Message}", e);
+        }
+
+        ClearFrozenGradients(model);
 
         var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
         var frozenWeights = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
@@ -120,6 +147,52 @@ public static class ModelSurgery
         return layers.Select(l => l.Name).ToList();
     }
 
+    /// <summary>
+    /// Runs <paramref name="forward"/> once (under <c>no_grad</c>) and checks that it reached every adapted layer of
+    /// <paramref name="model"/>. Surgery replaces a layer wherever the model registers it (fields, lists, Sequential,
+    /// ModuleList, ModuleDict), but it cannot see other references: a <c>Dictionary</c> or a non-module object holding the
+    /// old <c>Linear</c>, a delegate bound to its <c>forward</c>, a captured local. Through those, <c>forward</c> keeps
+    /// computing with the old layer and training σ changes nothing. Call this once after <see cref="Apply"/> with a sample
+    /// input to rule that out.
+    /// </summary>
+    /// <param name="model">An adapted model.</param>
+    /// <param name="forward">Runs one forward pass of the model, e.g. <c>() =&gt; model.forward(sample).Dispose()</c>.</param>
+    /// <exception cref="InvalidOperationException">
+    /// The model holds no adapted layer, or the forward pass never called some of them: the message names them and the fix.
+    /// </exception>
+    public static void VerifyForward(nn.Module model, Action forward)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(forward);
+        var layers = AdaptedLayers.Find(model);
+        if (AdaptedLayers.IsAdapted(model))
+        {
+            layers.Insert(0, (string.Empty, model));
+        }
+
+        if (layers.Count == 0)
+        {
+            throw new InvalidOperationException("The model holds no VectorFitLinear or SvftLinear layer to verify; call ModelSurgery.Apply first.");
+        }
+
+        var before = layers.Select(l => CallsOf(l.Layer)).ToList();
+        using (torch.no_grad())
+        using (torch.NewDisposeScope())
+        {
+            forward();
+        }
+
+        var missed = layers.Where((l, i) => CallsOf(l.Layer) == before[i]).Select(l => l.Name.Length == 0 ? "(the root)" : l.Name).ToList();
+        if (missed.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"The forward pass never called {missed.Count} of the {layers.Count} adapted layer(s): {NameMatch.Sample(missed)}. Their parents register them, " +
+                "but forward reaches the old Linear some other way (a Dictionary or other non-module object holding it, a delegate bound to its forward, " +
+                "a captured variable), so training their vectors would change nothing. Hold every layer forward uses in a field typed Module<Tensor, Tensor> " +
+                "(or a Sequential, ModuleList or ModuleDict) and call it through that field; or, if forward legitimately skips them for this input, exclude them from the targets.");
+        }
+    }
+
     /// <summary>Every <see cref="VectorFitLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
     /// <param name="model">An adapted model.</param>
     /// <returns>The named layers, e.g. to build an <see cref="AvfScheduler"/>.</returns>
@@ -137,6 +210,13 @@ public static class ModelSurgery
         ArgumentNullException.ThrowIfNull(model);
         return ModuleTree.Distinct<SvftLinear>(ModuleTree.Walk(model));
     }
+
+    private static long CallsOf(nn.Module layer) => layer switch
+    {
+        VectorFitLinear vectorFit => vectorFit.ForwardCalls,
+        SvftLinear svft => svft.ForwardCalls,
+        _ => 0,
+    };
 
     /// <summary>Counts the elements of distinct parameters that satisfy <paramref name="filter"/>.</summary>
     internal static long CountParameters(IEnumerable<(string name, Parameter parameter)> parameters, Func<Parameter, bool> filter)
@@ -204,19 +284,42 @@ public static class ModelSurgery
         }
     }
 
-    private static void Freeze(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
+    /// <summary>Only floating-point and complex tensors can require gradients: a module to save must hold no other parameter.</summary>
+    private static void RejectUntrainable(IReadOnlyList<string> names, IReadOnlyList<nn.Module> modules)
     {
-        // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
+        var offenders = new List<string>();
+        for (var i = 0; i < names.Count; i++)
+        {
+            foreach (var (name, parameter) in modules[i].named_parameters())
+            {
+                if (!torch.is_floating_point(parameter.dtype) && !torch.is_complex(parameter.dtype))
+                {
+                    offenders.Add($"'{names[i]}.{name}' ({parameter.dtype})");
+                }
+            }
+        }
+
+        if (offenders.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Surgery changed nothing: ModulesToSave trains every parameter of its modules, but {NameMatch.Sample(offenders)} cannot train: only floating-point " +
+                "and complex tensors take gradients. Register such a tensor as a buffer (register_buffer) rather than a Parameter, or leave its module out of ModulesToSave.",
+                nameof(modules));
+        }
+    }
+
+    private static void SetTrainability(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
+    {
         foreach (var (_, parameter) in model.named_parameters())
         {
-            SetTrainable(parameter, false);
+            parameter.requires_grad = false;
         }
 
         foreach (var module in savedModules)
         {
             foreach (var (_, parameter) in module.named_parameters())
             {
-                SetTrainable(parameter, true);
+                parameter.requires_grad = true;
             }
         }
 
@@ -224,18 +327,38 @@ public static class ModelSurgery
         {
             foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
             {
-                SetTrainable(parameter, trainable);
+                parameter.requires_grad = trainable;
             }
         }
     }
 
-    private static void SetTrainable(Parameter parameter, bool trainable)
+    // Facts 5: requires_grad = false alone is not enough, a leftover gradient keeps momentum optimizers moving.
+    // Done only once nothing can fail any more: a cleared gradient cannot be put back.
+    private static void ClearFrozenGradients(nn.Module model)
     {
-        parameter.requires_grad = trainable;
-        if (!trainable && parameter.grad is { } grad)
+        foreach (var (_, parameter) in model.named_parameters())
         {
-            parameter.grad = null;
-            grad.Dispose();
+            if (!parameter.requires_grad && parameter.grad is { } grad)
+            {
+                parameter.grad = null;
+                grad.Dispose();
+            }
+        }
+    }
+
+    private static void Undo(List<(SlotPlan Slot, nn.Module Old)> applied, List<(Parameter Parameter, bool RequiresGrad)> flags)
+    {
+        for (var i = applied.Count - 1; i >= 0; i--)
+        {
+            applied[i].Slot.Apply(applied[i].Old);
+        }
+
+        foreach (var (parameter, requiresGrad) in flags)
+        {
+            if (parameter.requires_grad != requiresGrad)
+            {
+                parameter.requires_grad = requiresGrad;
+            }
         }
     }
 }
