@@ -13,7 +13,9 @@ namespace VectorFit;
 /// Surgery is all-or-nothing: every selector, every module to save and every replacement is checked before
 /// anything changes, and the new layers are all built before any is put in place. After it, <c>forward</c>,
 /// <c>named_modules</c>, <c>named_parameters</c> and <c>state_dict</c> all see the new layers. Replaced
-/// layers are not disposed (their tensors may be shared, e.g. tied weights); the garbage collector frees them.
+/// <c>Linear</c> layers are disposed, so their weights are freed at once rather than at some later garbage
+/// collection, unless one of their parameters is still a parameter of the model (tied weights): do not use a
+/// <c>Linear</c> taken from the model before surgery afterwards (it reports an invalid tensor handle).
 /// Module order is kept: each replaced child keeps its place among its parent's children.
 /// </remarks>
 public static class ModelSurgery
@@ -54,9 +56,11 @@ public static class ModelSurgery
 
         var savedModules = ModulesByName(model, plan.ModulesToSave);
         Freeze(model, created, savedModules);
+        var frozenWeightsCount = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
+        ReleaseReplaced(model, plan.Layers.Select(l => l.Linear));
 
         var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
-        var frozenWeights = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
+        var frozenWeights = frozenWeightsCount;
         var saveParameters = CountParameters(savedModules.SelectMany(m => m.named_parameters()), _ => true);
         return new SurgeryReport(
             config,
@@ -222,6 +226,29 @@ public static class ModelSurgery
             foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
             {
                 SetTrainable(parameter, trainable);
+            }
+        }
+    }
+
+    // The replaced Linear layers are out of the model now; their weights would otherwise stay in memory until a garbage
+    // collection finalizes them (for BERT-base, a third of the process). A layer whose weight or bias is still a
+    // parameter of the model (tied weights) is left alone.
+    private static void ReleaseReplaced(nn.Module model, IEnumerable<Linear> replaced)
+    {
+        var kept = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        var keptHandles = new HashSet<IntPtr>();
+        foreach (var (_, parameter) in model.named_parameters())
+        {
+            kept.Add(parameter);
+            keptHandles.Add(parameter.Handle);
+        }
+
+        foreach (var linear in replaced)
+        {
+            var parameters = linear.parameters().ToList();
+            if (parameters.All(p => !kept.Contains(p) && !keptHandles.Contains(p.Handle)))
+            {
+                linear.Dispose();
             }
         }
     }
