@@ -64,6 +64,12 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// The options are invalid, the pattern does not fit the layer (<c>d ≥ r</c>, or Top-k on a non-square layer), or the weight is not finite.
     /// </exception>
     public SvftLinear(Linear linear, SvftLinearOptions? options = null)
+        : this(linear, options, null)
+    {
+    }
+
+    /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
+    internal SvftLinear(Linear linear, SvftLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
         : base(nameof(SvftLinear))
     {
         ArgumentNullException.ThrowIfNull(linear);
@@ -75,7 +81,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors.
-        var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
         Rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;

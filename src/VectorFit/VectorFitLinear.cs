@@ -53,6 +53,12 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
     /// <exception cref="ArgumentException">The options are invalid or the weight is not finite.</exception>
     public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
+        : this(linear, options, null)
+    {
+    }
+
+    /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
+    internal VectorFitLinear(Linear linear, VectorFitLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
         : base(nameof(VectorFitLinear))
     {
         ArgumentNullException.ThrowIfNull(linear);
@@ -61,7 +67,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
-        var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
         Rank = svd.Rank;

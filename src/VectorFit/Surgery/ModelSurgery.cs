@@ -35,7 +35,41 @@ public static class ModelSurgery
     /// The model is unchanged.
     /// </exception>
     /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers (surgery never wraps twice). The model is unchanged.</exception>
-    public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
+    public static SurgeryReport Apply(nn.Module model, VectorFitConfig config) => ApplyCore(model, config, svdCache: null);
+
+
+    /// <summary>
+    /// <see cref="Apply"/>, with the SVDs of the base weights read from, and new ones added to,
+    /// the file <paramref name="svdCachePath"/>: adapting the same base model again (another task, or loading an adapter)
+    /// then reads each decomposition instead of recomputing it.
+    /// </summary>
+    /// <param name="model">The model to adapt, changed in place.</param>
+    /// <param name="config">What to adapt and train; validated here.</param>
+    /// <param name="svdCachePath">
+    /// A safetensors file of thin SVDs keyed by each weight's exact fingerprint (SHA-256 of its bytes, dtype and shape), created
+    /// when missing; its folder must exist. A weight that changed in any bit misses the cache, so a stale entry is never used,
+    /// and cached and uncached surgeries build bit-identical layers. The file is rewritten (atomically) only when the surgery
+    /// computed a decomposition it did not hold.
+    /// </param>
+    /// <returns>The adapted layers and the parameter counts.</returns>
+    /// <exception cref="ArgumentException">
+    /// As <see cref="Apply"/>; or the file exists and is not an SVD cache, or its folder does not
+    /// exist. The model is unchanged.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers. The model is unchanged.</exception>
+    public static SurgeryReport ApplyWithSvdCache(nn.Module model, VectorFitConfig config, string svdCachePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(svdCachePath);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        using var cache = SvdCache.Open(svdCachePath);
+        var report = ApplyCore(model, config, cache);
+        cache.Save();
+        return report;
+    }
+
+    private static SurgeryReport ApplyCore(nn.Module model, VectorFitConfig config, SvdCache? svdCache)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
@@ -43,7 +77,7 @@ public static class ModelSurgery
 
         var plan = SurgeryPlanner.Plan(model, config);
         var baseParameters = CountParameters(model.named_parameters(), _ => true);
-        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config), (layer, e) =>
+        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config, svdCache), (layer, e) =>
             new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
 
         for (var i = 0; i < plan.Layers.Count; i++)
