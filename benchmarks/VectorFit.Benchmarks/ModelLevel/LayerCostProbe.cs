@@ -25,7 +25,7 @@ internal static class LayerCostProbe
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         foreach (var (din, dout) in new[] { (768, 768), (768, 3072) })
         {
-            foreach (var tokens in new[] { 1024, 4096 })
+            foreach (var tokens in new[] { 128, 1024, 4096 })
             {
                 FrozenLayer(din, dout, tokens, runs);
             }

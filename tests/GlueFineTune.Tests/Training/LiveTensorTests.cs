@@ -34,10 +34,17 @@ public sealed class LiveTensorTests
         var live = new Dictionary<long, long>();
         var trainer = new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false)
         {
-            AfterStep = step => live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount,
+            // A layer whose σ AVF froze holds its composed weight and the 4 tensors of that cache (state, not a leak).
+            AfterStep = step => live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+                - (4 * ModelSurgery.FindVectorFitLayers(session.Model).Count(l => l.Layer.ComposedWeight.IsHeld)),
         };
 
         trainer.Run(CancellationToken.None).Step.Should().Be(51);
+        if (variant == VectorFitVariant.VectorFit)
+        {
+            session.Avf.FrozenSet.Should().Contain(v => v.Kind == AvfVectorKind.Sigma, "a frozen σ must have taken the cached path");
+        }
+
 
         (live[50] - live[1]).Should().Be(0, $"no tensor may outlive its step (live after step 1: {live[1]}, after step 50: {live[50]}; {DisposeScopeManager.Statistics})");
         (live[51] - live[50]).Should().Be(0, "an epoch end (evaluation, metrics, checkpoint) leaves nothing behind either");
