@@ -112,7 +112,9 @@ public sealed class ComposedWeightCacheTests
         using (torch.no_grad())
         {
             using var evaluated = layer.forward(x);
+            using var again = layer.forward(x);
             layer.ComposedWeight.IsHeld.Should().BeTrue("σ gets no gradient under no_grad");
+            layer.ComposedWeight.Compositions.Should().Be(1, "evaluation batches reuse the weight");
             MaxAbsDiff(evaluated, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
         }
 
