@@ -18,6 +18,8 @@ public static class Program
 
           (no arguments)          quick model-step: --layers 4 --steps 3
           model-step [options]    model level: .NET vs PyTorch, full / LoRA r=1 / VectorFit+AVF (see below)
+          layer-cost [runs]       a VectorFitLinear with σ frozen vs a frozen Linear (forward + backward), and the
+                                  float32 vs float64 SVD: cost and effect on ΔW (markdown on stdout)
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
                                     --filter '*Linear768x768*'            one shape
@@ -44,6 +46,8 @@ public static class Program
             {
                 case "model-step":
                     return ModelStepHarness.Run(ModelStepOptions.Parse(args[1..]));
+                case "layer-cost":
+                    return LayerCostProbe.Run(args[1..]);
                 case "model-mem":
                     return MemoryProbe.RunChild(args[1..]);
                 case "layers":

@@ -14,4 +14,10 @@ internal enum ForwardPath
 
     /// <summary><c>((x·V) ⊙ σ)·Uᵀ + b</c>: <c>N·r·(d_in + d_out)</c> multiply-adds.</summary>
     Factored,
+
+    /// <summary>
+    /// VectorFitLinear with σ not training: <c>W</c> composed once and reused while σ, U, V are unchanged
+    /// (<see cref="ComposedWeightCache"/>), <c>N·d_in·d_out</c> per call like a frozen Linear.
+    /// </summary>
+    Cached,
 }

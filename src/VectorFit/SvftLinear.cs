@@ -65,6 +65,12 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// finite, empty or on the meta device, its largest singular value overflows its dtype, or the bias does not fit the weight.
     /// </exception>
     public SvftLinear(Linear linear, SvftLinearOptions? options = null)
+        : this(linear, options, null)
+    {
+    }
+
+    /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
+    internal SvftLinear(Linear linear, SvftLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
         : base(nameof(SvftLinear))
     {
         ArgumentNullException.ThrowIfNull(linear);
@@ -76,7 +82,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors.
-        var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
         try
         {
             ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
@@ -183,11 +189,12 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Computes <c>y = U·(diag(σ) + M)·Vᵀ·x + b</c>.</summary>
     /// <param name="input">Input <c>(*, in_features)</c>, same dtype and device as the layer.</param>
-    /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope.</returns>
+    /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope (every temporary is disposed here).</returns>
     /// <remarks>
     /// Method §5. Factored, <c>zᵀ = Vᵀ·xᵀ</c>, <c>wᵀ = (diag(σ) + M)·zᵀ</c> over the pattern only, <c>y = w·Uᵀ + b</c>
     /// (<c>N·(r·(d_in + d_out) + nnz)</c> multiply-adds for N rows); or materialised, <c>W = (U·(diag(σ) + M))·Vᵀ</c> then
-    /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper. Neither forms the dense <c>M</c>.
+    /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper for the step, forward and backward
+    /// together (<see cref="ChoosePath"/>). Neither forms the dense <c>M</c>.
     /// </remarks>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     /// <exception cref="InvalidOperationException"><c>svft_rows</c>/<c>svft_cols</c> were overwritten with positions outside <c>M</c>.</exception>
@@ -209,23 +216,25 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
     private Tensor Evaluate(Tensor input)
     {
-        var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
+        var valuesTrain = torch.is_grad_enabled() && _values.requires_grad;
+        var path = PathOverride != ForwardPath.Auto && PathOverride != ForwardPath.Cached
+            ? PathOverride
+            : ChoosePath(input.numel() / in_features, valuesTrain, input.requires_grad);
+
+        // Temporaries live in this scope, so a caller without a scope leaves nothing to the finalizer.
+        using var scope = torch.NewDisposeScope();
         if (path == ForwardPath.Materialized)
         {
-            using var weight = SvftProduct.Compose(_u, _sigma, _values, _rows, _cols, Diagonals, _v);
-            return nn.functional.linear(input, weight, _bias);
+            var weight = SvftProduct.Compose(_u, _sigma, _values, _rows, _cols, Diagonals, _v);
+            return nn.functional.linear(input, weight, _bias).MoveToOuterDisposeScope();
         }
 
         // zᵀ = Vᵀ·xᵀ comes out (r, N), one row per singular direction, the layout SvftProduct works on; BLAS takes the
         // transposed operands as they are, so no copies are made.
-        using var flat = input.reshape(-1, in_features);
-        using var flatT = flat.t();
-        using var vt = _v.t();
-        using var projected = vt.matmul(flatT);
-        using var mixed = SvftProduct.Apply(projected, _sigma, _values, _rows, _cols, Diagonals, SvftSide.Input);
-        using var mixedT = mixed.t();
-        using var output = nn.functional.linear(mixedT, _u, _bias);
-        return output.reshape(input.shape[..^1].Append(out_features).ToArray());
+        var projected = _v.t().matmul(input.reshape(-1, in_features).t());
+        var mixed = SvftProduct.Apply(projected, _sigma, _values, _rows, _cols, Diagonals, SvftSide.Input);
+        var output = nn.functional.linear(mixed.t(), _u, _bias);
+        return output.reshape(input.shape[..^1].Append(out_features).ToArray()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·(diag(σ) + M)·Vᵀ</c> and a copy of the bias.</summary>
@@ -269,12 +278,30 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>The cheaper evaluation for <paramref name="tokens"/> input rows (method §1 cost note, with the pattern's terms).</summary>
-    internal ForwardPath ChoosePath(long tokens)
+    /// <summary>
+    /// The cheaper evaluation, forward and backward together, for <paramref name="tokens"/> input rows (method §1 cost note,
+    /// with the pattern's terms, as <see cref="VectorFitLinear"/> counts them).
+    /// </summary>
+    /// <param name="tokens">N, the number of input rows.</param>
+    /// <param name="valuesTrain">Whether the values of M get a gradient.</param>
+    /// <param name="inputNeedsGrad">Whether the input gets a gradient.</param>
+    /// <remarks>
+    /// With <c>s = nnz + r</c> and both gradients: factored <c>2·N·(r·(d_in + d_out) + s)</c>, materialised
+    /// <c>3·N·d_in·d_out + 2·d_out·(d_in·r + s)</c> (compose, forward, input gradient, W's gradient and its projection
+    /// onto the pattern). Without a gradient each path drops its terms.
+    /// </remarks>
+    internal ForwardPath ChoosePath(long tokens, bool valuesTrain, bool inputNeedsGrad)
     {
         var sparse = ValueCount + Rank;
-        var materialized = (out_features * ((in_features * Rank) + sparse)) + (tokens * in_features * out_features);
-        var factored = tokens * ((Rank * (in_features + out_features)) + sparse);
+        var dense = in_features * out_features;
+        var compose = out_features * ((in_features * Rank) + sparse);
+        var backward = valuesTrain || inputNeedsGrad;
+        var factored = (tokens * ((Rank * (in_features + out_features)) + sparse))
+            + (backward ? tokens * ((Rank * out_features) + sparse) : 0)
+            + (inputNeedsGrad ? tokens * Rank * in_features : 0);
+        var materialized = compose + (tokens * dense)
+            + (valuesTrain ? (tokens * dense) + compose : 0)
+            + (inputNeedsGrad ? tokens * dense : 0);
         return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
     }
 

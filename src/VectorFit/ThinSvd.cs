@@ -130,6 +130,10 @@ internal sealed class ThinSvd : IDisposable
         }
     }
 
+    /// <summary>Takes ownership of factors computed earlier by <see cref="Of"/> (read from an <see cref="SvdCache"/>).</summary>
+    public static ThinSvd FromFactors(Tensor u, Tensor s, Tensor v)
+        => new(u.DetachFromDisposeScope(), s.DetachFromDisposeScope(), v.DetachFromDisposeScope());
+
     /// <summary>
     /// <c>U · diag(d) · Vᵀ</c> for <paramref name="u"/> <c>(out, r)</c>, <paramref name="d"/> <c>(r)</c>,
     /// <paramref name="v"/> <c>(in, r)</c>; returns <c>(out, in)</c>, differentiable in all three.

@@ -41,6 +41,9 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     // from the base weights (a fresh surgery recomputes it), so it stays out of state_dict and adapters.
     private readonly UnregisteredTensor _initialSigma;
 
+    // W = U·diag(σ)·Vᵀ while σ does not train; not a Tensor field, so not a buffer (it is derived state).
+    private readonly ComposedWeightCache _composed = new();
+
     /// <summary>
     /// Wraps <paramref name="linear"/>: takes the thin SVD of its weight (in float64 on its device) and copies
     /// its bias. The original layer is not modified and is not owned by the new one.
@@ -53,6 +56,12 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// its dtype; or the bias does not fit the weight (shape, dtype, device).
     /// </exception>
     public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
+        : this(linear, options, null)
+    {
+    }
+
+    /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
+    internal VectorFitLinear(Linear linear, VectorFitLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
         : base(nameof(VectorFitLinear))
     {
         ArgumentNullException.ThrowIfNull(linear);
@@ -61,7 +70,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
-        var svd = ThinSvd.Of(linear.weight, $"{nameof(linear)}.weight");
+        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
         try
         {
             ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
@@ -151,30 +160,55 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Computes <c>y = U·diag(σ)·Vᵀ·x + b</c>.</summary>
     /// <param name="input">Input <c>(*, in_features)</c>, same dtype and device as the layer.</param>
-    /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope.</returns>
+    /// <returns>Output <c>(*, out_features)</c>; it belongs to the caller's dispose scope (every temporary is disposed here).</returns>
     /// <remarks>
-    /// Method §1. The evaluation is either materialised, <c>W = (U ⊙ σ)·Vᵀ</c> then one linear, or factored,
-    /// <c>((x·V) ⊙ σ)·Uᵀ + b</c>, whichever costs fewer multiply-adds for the number of tokens N in the input.
-    /// The materialised weight is not cached across calls: TorchSharp exposes no version counter, and a
-    /// root-level <c>load_state_dict</c> copies into σ, U and V in place without telling the layer, so only a
-    /// comparison against full copies of U and V (doubling the layer's frozen memory, plus a device sync per
-    /// call) could prove a cache current. For inference, merge with <see cref="ToLinear"/> instead.
+    /// Method §1. When σ trains (grad mode on and <c>sigma.requires_grad</c>), the evaluation is either factored,
+    /// <c>((x·V) ⊙ σ)·Uᵀ + b</c>, or materialised, <c>W = (U ⊙ σ)·Vᵀ</c> then one linear, whichever costs fewer
+    /// multiply-adds for the step, forward and backward together (<see cref="ChoosePath"/>). When σ does not train
+    /// (AVF froze it, the options freeze it, or inference under <c>no_grad</c>), W is composed once and reused while
+    /// σ, U and V stay exactly as they were, so the layer costs what a frozen <c>Linear</c> costs. The reuse is proved
+    /// on every call by comparing σ, U and V with copies (anything that can change them, <c>load_state_dict</c>,
+    /// in-place edits, <c>Module.to</c>, is caught), at the price of holding W and those copies while σ is frozen;
+    /// they are released as soon as σ trains again. For inference, <see cref="ToLinear"/> merges without that memory.
     /// </remarks>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     public override Tensor forward(Tensor input)
     {
         ForwardCalls++;
         ValidateInput(input);
-        var path = PathOverride != ForwardPath.Auto ? PathOverride : ChoosePath(input.numel() / in_features);
-        if (path == ForwardPath.Materialized)
+        var sigmaTrains = torch.is_grad_enabled() && _sigma.requires_grad;
+        var path = PathOverride != ForwardPath.Auto
+            ? PathOverride
+            : sigmaTrains ? ChoosePath(input.numel() / in_features, sigmaTrains: true, input.requires_grad) : ForwardPath.Cached;
+        if (path == ForwardPath.Cached && sigmaTrains)
         {
-            using var weight = ThinSvd.Compose(_u, _sigma, _v);
-            return nn.functional.linear(input, weight, _bias);
+            // A detached W would cut σ out of the graph: the cache is only for a σ that does not train.
+            path = ChoosePath(input.numel() / in_features, sigmaTrains: true, input.requires_grad);
         }
 
-        using var projected = nn.functional.linear(input, _v.t());
-        using var scaled = projected * _sigma;
-        return nn.functional.linear(scaled, _u, _bias);
+        if (path != ForwardPath.Cached)
+        {
+            _composed.Clear();
+        }
+
+        // Temporaries live in this scope, so a caller without a scope leaves nothing to the finalizer.
+        using var scope = torch.NewDisposeScope();
+        Tensor output;
+        if (path == ForwardPath.Cached)
+        {
+            output = nn.functional.linear(input, _composed.Get(_u, _sigma, _v), _bias);
+        }
+        else if (path == ForwardPath.Materialized)
+        {
+            output = nn.functional.linear(input, ThinSvd.Compose(_u, _sigma, _v), _bias);
+        }
+        else
+        {
+            var projected = nn.functional.linear(input, _v.t());
+            output = nn.functional.linear(projected * _sigma, _u, _bias);
+        }
+
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·diag(σ)·Vᵀ</c> and a copy of the bias.</summary>
@@ -221,13 +255,35 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>The cheaper evaluation for <paramref name="tokens"/> input rows (method §1, cost note).</summary>
-    internal ForwardPath ChoosePath(long tokens)
+    /// <summary>
+    /// The cheaper evaluation, forward and backward together, for <paramref name="tokens"/> input rows when σ trains
+    /// (method §1, cost note); with σ frozen the cached weight is always at least as cheap (<c>r·(d_in + d_out) ≥ d_in·d_out</c>).
+    /// </summary>
+    /// <param name="tokens">N, the number of input rows.</param>
+    /// <param name="sigmaTrains">Whether σ gets a gradient (the bias gradient costs the same on both paths).</param>
+    /// <param name="inputNeedsGrad">Whether the input gets a gradient (every layer but the first in a model).</param>
+    /// <remarks>
+    /// Multiply-adds, with σ and the input both getting gradients: factored <c>2·N·r·(d_in + d_out)</c> (forward x·V and
+    /// ·Uᵀ; backward g·U, then ·Vᵀ for the input); materialised <c>3·N·d_in·d_out + 2·d_in·d_out·r</c> (compose W, the
+    /// forward, the input's gradient, W's gradient, and its projection <c>diag(Uᵀ·∂W·V)</c> onto σ). Without the input's
+    /// gradient each path drops one term. For a square d × d layer the factored path wins below N = 2d tokens; when one side is at least twice
+    /// the other (3072 × 768) it always wins.
+    /// </remarks>
+    internal ForwardPath ChoosePath(long tokens, bool sigmaTrains, bool inputNeedsGrad)
     {
-        var materialized = (out_features * in_features * Rank) + (tokens * in_features * out_features);
-        var factored = tokens * Rank * (in_features + out_features);
+        var dense = in_features * out_features;
+        var backward = sigmaTrains || inputNeedsGrad;
+        var factored = (tokens * Rank * (in_features + out_features))
+            + (backward ? tokens * Rank * out_features : 0)
+            + (inputNeedsGrad ? tokens * Rank * in_features : 0);
+        var materialized = (dense * Rank) + (tokens * dense)
+            + (sigmaTrains ? (tokens * dense) + (dense * Rank) : 0)
+            + (inputNeedsGrad ? tokens * dense : 0);
         return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
     }
+
+    /// <summary>The composed-weight cache (tests and diagnostics).</summary>
+    internal ComposedWeightCache ComposedWeight => _composed;
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
@@ -235,6 +291,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         if (disposing)
         {
             _initialSigma.Dispose();
+            _composed.Dispose();
         }
 
         // Module.Dispose disposes the registered sigma, bias, U and V.
@@ -269,6 +326,8 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
             SourceWeight = null; // the weight it was built from is no longer what it computes with
         }
 
+        // The cache would also notice the replaced tensors; clearing here frees the old device's copies at once.
+        _composed.Clear();
         // Gradients and requires_grad travel with the parameters (as in Linear's own override).
         if (ReplaceParameter(dtype, device, _sigma, out var sigmaMoved))
         {

@@ -274,17 +274,19 @@ public sealed class SvftLinearTests
     }
 
     [Theory]
-    [InlineData(1, "Factored")]
-    [InlineData(767, "Factored")]       // 767·(768·1536 + 4602) < 768·(768·768 + 4602) + 767·768²
-    [InlineData(768, "Materialized")]   // equal cost: not cheaper
-    [InlineData(4096, "Materialized")]
-    public void ChoosePath_PicksTheCheaperEvaluation_CountingThePattern(long tokens, string expectedName)
+    [InlineData(1, false, false, "Factored")]
+    [InlineData(767, false, false, "Factored")]       // 767·(768·1536 + 4602) < 768·(768·768 + 4602) + 767·768²
+    [InlineData(768, false, false, "Materialized")]   // equal cost: not cheaper
+    [InlineData(4096, false, false, "Materialized")]
+    [InlineData(1024, true, true, "Factored")]        // 1024·2·(768·1536 + 4602) = 2.425e9 < 2·768·(768² + 4602) + 3·1024·768² = 2.725e9
+    [InlineData(1600, true, true, "Materialized")]    // 3.790e9 > 3.744e9
+    public void ChoosePath_PicksTheCheaperEvaluation_CountingThePattern(long tokens, bool valuesTrain, bool inputNeedsGrad, string expectedName)
     {
         // Banded d = 2 at r = 768: 768·5 − 6 = 3834 values, so the sparse term is 3834 + 768 = 4602 per row.
         using var linear = SeededLinear(768, 768, hasBias: false, ScalarType.Float32, seed: 25);
         using var layer = new SvftLinear(linear, new SvftLinearOptions { Pattern = SvftPattern.Banded(2) });
 
-        layer.ChoosePath(tokens).Should().Be(Enum.Parse<ForwardPath>(expectedName));
+        layer.ChoosePath(tokens, valuesTrain, inputNeedsGrad).Should().Be(Enum.Parse<ForwardPath>(expectedName));
     }
 
     [Fact]

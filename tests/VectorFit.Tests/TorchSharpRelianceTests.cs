@@ -46,6 +46,11 @@ public sealed class TorchSharpRelianceTests
 
         // B, the reference: one optimizer per vector; σ's is simply not stepped during steps 4 to 6.
         using var modelB = OneLayerModel(out var layerB);
+
+        // One evaluation path for both: a frozen σ would otherwise take the cached composed weight in A while B's σ
+        // (trainable, just not stepped) takes the factored path, and the comparison below is exact.
+        layerA.PathOverride = ForwardPath.Factored;
+        layerB.PathOverride = ForwardPath.Factored;
         using var sigmaOptimizerB = MakeOptimizer(optimizerName, [layerB.sigma]);
         using var biasOptimizerB = MakeOptimizer(optimizerName, [layerB.bias!]);
 

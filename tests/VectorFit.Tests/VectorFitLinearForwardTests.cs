@@ -110,18 +110,22 @@ public sealed class VectorFitLinearForwardTests
     }
 
     [Theory]
-    [InlineData(8, 8, 1, "Factored")]       // 1·8·16 = 128 < 512 + 64
-    [InlineData(8, 8, 7, "Factored")]       // 7·8·16 = 896 < 512 + 448
-    [InlineData(8, 8, 8, "Materialized")]   // 1024 = 512 + 512: not cheaper
-    [InlineData(8, 8, 100, "Materialized")]
-    [InlineData(768, 3072, 512, "Factored")]       // 512·768·3840 ≈ 1.51e9 < 1.81e9 + 1.21e9
-    [InlineData(768, 3072, 4096, "Materialized")]  // a batch of 32 × 128 tokens
-    public void ChoosePath_PicksTheCheaperEvaluation(long inFeatures, long outFeatures, long tokens, string expectedName)
+    [InlineData(8, 8, 15, true, true, "Factored")]         // 2·15·8·16 = 3840 < 3·15·64 + 2·64·8 = 3904
+    [InlineData(8, 8, 16, true, true, "Materialized")]     // 4096 = 4096: not cheaper (square: factored below N = 2d)
+    [InlineData(8, 8, 16, true, false, "Materialized")]    // first layer: 16·8·16 + 16·8·8 = 3072 = 2·512 + 2·16·64
+    [InlineData(8, 8, 15, true, false, "Factored")]        // 2880 < 1024 + 1920
+    [InlineData(8, 8, 7, false, false, "Factored")]        // forward only: 7·8·16 = 896 < 512 + 448
+    [InlineData(8, 8, 8, false, false, "Materialized")]    // 1024 = 512 + 512
+    [InlineData(768, 768, 1024, true, true, "Factored")]   // 8 × 128 tokens: 2.42e9 < 2.72e9 (forward only: 1.21e9 > 1.06e9)
+    [InlineData(768, 768, 1600, true, true, "Materialized")] // N > 2d: 3.775e9 > 3.737e9
+    [InlineData(768, 3072, 4096, true, true, "Factored")]  // 32 × 128 tokens: 2.42e10 < 3.26e10 (d_out ≥ 2·d_in: always)
+    [InlineData(768, 3072, 4096, false, false, "Materialized")] // forward only: 1.21e10 > 1.81e9 + 9.66e9
+    public void ChoosePath_CountsForwardAndBackward(long inFeatures, long outFeatures, long tokens, bool sigmaTrains, bool inputNeedsGrad, string expectedName)
     {
         var expected = Enum.Parse<ForwardPath>(expectedName);
         using var linear = SeededLinear(inFeatures, outFeatures, hasBias: false, ScalarType.Float32, seed: 8);
         using var layer = new VectorFitLinear(linear);
-        layer.ChoosePath(tokens).Should().Be(expected);
+        layer.ChoosePath(tokens, sigmaTrains, inputNeedsGrad).Should().Be(expected);
     }
 
     [Fact]

@@ -399,6 +399,24 @@ public static class ModelStepHarness
             }
         }
 
+        // Setup through the SVD cache: cold (computes and writes the file), then warm (reads it), each on a fresh base model.
+        var cachePath = Path.Combine(Path.GetTempPath(), $"vectorfit-bench-svd-{Environment.ProcessId}.safetensors");
+        try
+        {
+            foreach (var phase in new[] { "cold", "warm" })
+            {
+                using var fresh = TrainingRun.BuildBase(shape);
+                var clock = Stopwatch.StartNew();
+                ModelSurgery.ApplyWithSvdCache(fresh, TrainingRun.SurgeryConfig, cachePath);
+                depth.DotnetSvd[$"surgery-cache-{phase}"] = clock.Elapsed.TotalSeconds;
+                Log($"  surgery with the SVD cache, {phase}: {clock.Elapsed.TotalSeconds:F2} s");
+            }
+        }
+        finally
+        {
+            File.Delete(cachePath);
+        }
+
         static void Svd(Tensor w)
         {
             using var scope = torch.NewDisposeScope();

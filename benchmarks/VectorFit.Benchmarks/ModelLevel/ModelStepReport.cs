@@ -103,7 +103,7 @@ public static class ModelStepReport
 
     private static void Targets(StringBuilder md, ModelStepResults results)
     {
-        md.AppendLine("### Issue 5 targets");
+        md.AppendLine("### Issue 11 targets");
         md.AppendLine();
         foreach (var d in results.Depths)
         {
@@ -111,13 +111,9 @@ public static class ModelStepReport
             var lora = Med(d.DotnetSteps, "lora");
             var full = Med(d.DotnetSteps, "full");
             md.AppendLine(Invariant, $"{d.Layers} layers:");
-            Verdict(md, "VectorFit step ≤ 1.25 × LoRA r=1 (.NET)", vf / lora, 1.25);
-            Verdict(md, "VectorFit step ≤ 0.90 × full fine-tuning (.NET)", vf / full, 0.90);
-            foreach (var name in new[] { "full", "lora", "vectorfit" })
-            {
-                Verdict(md, $"{name} step ≤ 1.05 × PyTorch", Med(d.DotnetSteps, name) / Med(d.PythonSteps, name), 1.05);
-            }
-
+            Verdict(md, "VectorFit + AVF step ≤ 0.90 × full fine-tuning (.NET)", vf / full, 0.90);
+            Verdict(md, "VectorFit + AVF step ≤ 1.20 × LoRA r=1 (.NET)", vf / lora, 1.20);
+            Verdict(md, "unmerged eval-mode (no_grad) inference ≤ 1.05 × base", Med(d.DotnetInference, "vectorfit-unmerged") / Med(d.DotnetInference, "base"), 1.05);
             var merged = Med(d.DotnetInference, "merged") / Med(d.DotnetInference, "base-vs-merged");
             if (!double.IsNaN(merged))
             {
@@ -125,12 +121,19 @@ public static class ModelStepReport
                 md.AppendLine(Invariant, $"- merged inference = base within 3%: {R(merged)} → **{(ok ? "met" : "missed")}**");
             }
 
-            Verdict(md, "setup ≤ 0.6 × PyTorch sequential SVD (float32)", d.SetupSeconds / d.PythonSvdFloat32, 0.6);
-            Verdict(md, "setup ≤ 0.6 × PyTorch sequential SVD (float64, the precision the library decomposes in)", d.SetupSeconds / d.PythonSvdFloat64, 0.6);
+            if (d.DotnetSvd.TryGetValue("sequential-float64", out var bare))
+            {
+                Verdict(md, "uncached surgery ≤ 1.1 × the bare float64 SVDs (the chosen precision)", d.SetupSeconds / bare, 1.1);
+            }
+
+            if (d.DotnetSvd.TryGetValue("surgery-cache-warm", out var warm))
+            {
+                Verdict(md, "surgery on a cached base ≤ 5 % of uncached", warm / d.SetupSeconds, 0.05);
+            }
+
             if (d.DotnetMemory.TryGetValue("vectorfit", out var vm) && d.DotnetMemory.TryGetValue("lora", out var lm))
             {
                 Verdict(md, "peak training memory ≤ 1.2 × LoRA r=1 (.NET)", (double)vm.TrainPeakKib / lm.TrainPeakKib, 1.2);
-                Verdict(md, "trainable-state bytes ≤ LoRA r=1's", (double)vm.State.Bytes / lm.State.Bytes, 1.0);
             }
 
             md.AppendLine();

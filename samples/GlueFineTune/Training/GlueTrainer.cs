@@ -110,6 +110,7 @@ internal sealed class GlueTrainer
                 double loss = TrainStep(indices, lr, next);
                 step = next;
                 session.Avf.Step();
+                NativeHeap.Trim();
                 lossSum += loss;
                 lossCount++;
                 smoothed = double.IsNaN(smoothed) ? loss : (0.9 * smoothed) + (0.1 * loss);
@@ -177,6 +178,7 @@ internal sealed class GlueTrainer
     private TaskEvaluation EndEpoch(MetricsLog metrics, string metricsPath, int epoch, long step, double trainLoss, double lr, TimeSpan elapsed)
     {
         TaskEvaluation evaluation = DevEvaluation.Run(session.Model, session.Dev, session.Options.Task, session.Options.EvalBatchSize);
+        NativeHeap.Trim();
         metrics.Epochs.RemoveAll(e => e.Epoch == epoch);
         metrics.Epochs.Add(new EpochMetrics
         {

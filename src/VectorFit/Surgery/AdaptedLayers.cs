@@ -26,18 +26,19 @@ internal static class AdaptedLayers
     /// Builds the adapted layer that replaces <paramref name="linear"/>, in the same train/eval mode. For SVFT the
     /// variant's options carry over with σ read as <c>M</c>'s entries (<see cref="SvftLinearOptions.TrainValues"/>).
     /// </summary>
-    public static nn.Module Create(Linear linear, VectorFitLinearOptions options, VectorFitConfig config)
+    public static nn.Module Create(Linear linear, VectorFitLinearOptions options, VectorFitConfig config, SvdCache? cache = null)
     {
+        Func<Tensor, string, ThinSvd>? svdSource = cache is null ? null : cache.Get;
         nn.Module layer = config.Method switch
         {
-            AdaptationMethod.VectorFit => new VectorFitLinear(linear, options),
+            AdaptationMethod.VectorFit => new VectorFitLinear(linear, options, svdSource),
             AdaptationMethod.Svft => new SvftLinear(linear, new SvftLinearOptions
             {
                 Pattern = config.SvftPattern,
                 TrainValues = options.TrainSigma,
                 TrainBias = options.TrainBias,
                 AddBias = options.AddBias,
-            }),
+            }, svdSource),
             _ => throw new ArgumentOutOfRangeException(nameof(config), config.Method, $"Surgery does not support method {config.Method}."),
         };
         return SameMode(linear, layer);

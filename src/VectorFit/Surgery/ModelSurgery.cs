@@ -13,7 +13,9 @@ namespace VectorFit;
 /// Surgery is all-or-nothing: every selector, every module to save and every replacement is checked before
 /// anything changes, and the new layers are all built before any is put in place. After it, <c>forward</c>,
 /// <c>named_modules</c>, <c>named_parameters</c> and <c>state_dict</c> all see the new layers. Replaced
-/// layers are not disposed (their tensors may be shared, e.g. tied weights); the garbage collector frees them.
+/// <c>Linear</c> layers are disposed, so their weights are freed at once rather than at some later garbage
+/// collection, unless one of their parameters is still a parameter of the model (tied weights): do not use a
+/// <c>Linear</c> taken from the model before surgery afterwards (it reports an invalid tensor handle).
 /// Module order is kept: each replaced child keeps its place among its parent's children.
 /// </remarks>
 public static class ModelSurgery
@@ -38,7 +40,41 @@ public static class ModelSurgery
     /// The model already holds VectorFit or SVFT layers (surgery never wraps twice); or libtorch failed while the checked
     /// replacements were being written, and they were undone. The model is unchanged.
     /// </exception>
-    public static SurgeryReport Apply(nn.Module model, VectorFitConfig config)
+    public static SurgeryReport Apply(nn.Module model, VectorFitConfig config) => ApplyCore(model, config, svdCache: null);
+
+
+    /// <summary>
+    /// <see cref="Apply"/>, with the SVDs of the base weights read from, and new ones added to,
+    /// the file <paramref name="svdCachePath"/>: adapting the same base model again (another task, or loading an adapter)
+    /// then reads each decomposition instead of recomputing it.
+    /// </summary>
+    /// <param name="model">The model to adapt, changed in place.</param>
+    /// <param name="config">What to adapt and train; validated here.</param>
+    /// <param name="svdCachePath">
+    /// A safetensors file of thin SVDs keyed by each weight's exact fingerprint (SHA-256 of its bytes, dtype and shape), created
+    /// when missing; its folder must exist. A weight that changed in any bit misses the cache, so a stale entry is never used,
+    /// and cached and uncached surgeries build bit-identical layers. The file is rewritten (atomically) only when the surgery
+    /// computed a decomposition it did not hold.
+    /// </param>
+    /// <returns>The adapted layers and the parameter counts.</returns>
+    /// <exception cref="ArgumentException">
+    /// As <see cref="Apply"/>; or the file exists and is not an SVD cache, or its folder does not
+    /// exist. The model is unchanged.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The model already holds VectorFit or SVFT layers. The model is unchanged.</exception>
+    public static SurgeryReport ApplyWithSvdCache(nn.Module model, VectorFitConfig config, string svdCachePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(svdCachePath);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        using var cache = SvdCache.Open(svdCachePath);
+        var report = ApplyCore(model, config, cache);
+        cache.Save();
+        return report;
+    }
+
+    private static SurgeryReport ApplyCore(nn.Module model, VectorFitConfig config, SvdCache? svdCache)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
@@ -48,7 +84,7 @@ public static class ModelSurgery
         var savedModules = ModulesByName(model, plan.ModulesToSave);
         RejectUntrainable(plan.ModulesToSave, savedModules);
         var baseParameters = CountParameters(model.named_parameters(), _ => true);
-        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config), (layer, e) =>
+        var created = BuildAll(plan.Layers, layer => AdaptedLayers.Create(layer.Linear, layer.Options, config, svdCache), (layer, e) =>
             new ArgumentException($"Surgery changed nothing: cannot adapt '{layer.Name}': {e.Message}", nameof(model), e));
 
         // Every check is done. From here on only writes happen; should one still fail (libtorch can throw on any
@@ -81,9 +117,11 @@ public static class ModelSurgery
         }
 
         ClearFrozenGradients(model);
+        var frozenWeightsCount = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
+        ReleaseReplaced(model, plan.Layers.Select(l => l.Linear));
 
         var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
-        var frozenWeights = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
+        var frozenWeights = frozenWeightsCount;
         var saveParameters = CountParameters(savedModules.SelectMany(m => m.named_parameters()), _ => true);
         return new SurgeryReport(
             config,
@@ -158,7 +196,8 @@ public static class ModelSurgery
     /// <param name="model">An adapted model.</param>
     /// <param name="forward">Runs one forward pass of the model, e.g. <c>() =&gt; model.forward(sample).Dispose()</c>.</param>
     /// <exception cref="InvalidOperationException">
-    /// The model holds no adapted layer, or the forward pass never called some of them: the message names them and the fix.
+    /// The model holds no adapted layer, or the forward pass never called some of them, or it called a replaced (and so
+    /// released) Linear through a hidden reference: the message names them and the fix.
     /// </exception>
     public static void VerifyForward(nn.Module model, Action forward)
     {
@@ -176,13 +215,29 @@ public static class ModelSurgery
         }
 
         var before = layers.Select(l => CallsOf(l.Layer)).ToList();
-        using (torch.no_grad())
-        using (torch.NewDisposeScope())
+        List<string> Missed() => layers.Where((l, i) => CallsOf(l.Layer) == before[i]).Select(l => l.Name.Length == 0 ? "(the root)" : l.Name).ToList();
+        try
         {
-            forward();
+            using (torch.no_grad())
+            using (torch.NewDisposeScope())
+            {
+                forward();
+            }
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("invalid -- empty handle", StringComparison.Ordinal))
+        {
+            // Apply disposes the Linear layers it replaced (unless their weights stay in the model), so a hidden reference
+            // to one fails here instead of computing silently with the old weights.
+            var notCalled = Missed();
+            throw new InvalidOperationException(
+                $"The forward pass called a Linear layer that ModelSurgery.Apply replaced and released (TorchSharp: \"{e.Message}\"). " +
+                $"Adapted layer(s) not called before it failed: {(notCalled.Count == 0 ? "none" : NameMatch.Sample(notCalled))}. " +
+                "Forward reaches the old Linear some other way than through its parent (a Dictionary or other non-module object holding it, a delegate bound to its forward, " +
+                "a captured variable). Hold every layer forward uses in a field typed Module<Tensor, Tensor> (or a Sequential, ModuleList or ModuleDict) and call it through that field.",
+                e);
         }
 
-        var missed = layers.Where((l, i) => CallsOf(l.Layer) == before[i]).Select(l => l.Name.Length == 0 ? "(the root)" : l.Name).ToList();
+        var missed = Missed();
         if (missed.Count > 0)
         {
             throw new InvalidOperationException(
@@ -328,6 +383,29 @@ public static class ModelSurgery
             foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
             {
                 parameter.requires_grad = trainable;
+            }
+        }
+    }
+
+    // The replaced Linear layers are out of the model now; their weights would otherwise stay in memory until a garbage
+    // collection finalizes them (for BERT-base, a third of the process). A layer whose weight or bias is still a
+    // parameter of the model (tied weights) is left alone.
+    private static void ReleaseReplaced(nn.Module model, IEnumerable<Linear> replaced)
+    {
+        var kept = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        var keptHandles = new HashSet<IntPtr>();
+        foreach (var (_, parameter) in model.named_parameters())
+        {
+            kept.Add(parameter);
+            keptHandles.Add(parameter.Handle);
+        }
+
+        foreach (var linear in replaced)
+        {
+            var parameters = linear.parameters().ToList();
+            if (parameters.All(p => !kept.Contains(p) && !keptHandles.Contains(p.Handle)))
+            {
+                linear.Dispose();
             }
         }
     }

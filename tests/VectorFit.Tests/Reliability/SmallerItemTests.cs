@@ -54,7 +54,10 @@ public sealed class SmallerItemTests : IDisposable
 
         var verify = () => ModelSurgery.VerifyForward(model, () => model.forward(x).Dispose());
 
-        verify.Should().Throw<InvalidOperationException>().WithMessage("*never called 2 of the 3 adapted layer(s): 'q', 'k'.*Dictionary*delegate*");
+        // Apply released the replaced Linear layers (nothing in the model holds their weights), so the hidden references
+        // fail on their first call instead of computing silently with the old weights.
+        verify.Should().Throw<InvalidOperationException>()
+            .WithMessage("*called a Linear layer that ModelSurgery.Apply replaced and released*not called before it failed: 'q', 'k', 'v'*Dictionary*delegate*");
     }
 
     [Fact]
