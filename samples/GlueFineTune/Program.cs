@@ -2,6 +2,7 @@ using System.Globalization;
 using GlueFineTune.Cli;
 using GlueFineTune.Data;
 using GlueFineTune.Demo;
+using GlueFineTune.Import;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
@@ -20,6 +21,11 @@ internal static class Program
     /// <returns>0 done, 1 error, 2 bad command line, 130 interrupted.</returns>
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == ImportCommand.Name)
+        {
+            return RunImport(args[1..]);
+        }
+
         CliOptions cli;
         try
         {
@@ -123,6 +129,24 @@ internal static class Program
 
     private static string DataDirectory(TrainingOptions options) => options.DataDirectory
         ?? throw new InvalidOperationException("a GLUE run needs --data.");
+
+    private static int RunImport(string[] args)
+    {
+        try
+        {
+            return ImportCommand.Run(args, Console.Out);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UsageException.ExitCode;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or BadImageFormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
 
     private static int Usage(UsageException e)
     {
