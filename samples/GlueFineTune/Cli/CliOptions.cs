@@ -30,6 +30,9 @@ internal sealed record CliOptions
     /// <summary><c>--variant</c>.</summary>
     public string? Variant { get; init; }
 
+    /// <summary><c>--pooling</c>.</summary>
+    public string? Pooling { get; init; }
+
     /// <summary><c>--epochs</c>.</summary>
     public int? Epochs { get; init; }
 

@@ -21,6 +21,7 @@ internal static class CliParser
         Text("--model", "DIR", (o, v) => o with { Model = v }),
         Text("--output", "DIR", (o, v) => o with { Output = v }),
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
+        Text("--pooling", "NAME", (o, v) => o with { Pooling = v }),
         Text("--lr-schedule", "NAME", (o, v) => o with { LearningRateSchedule = v }),
         Number("--epochs", (o, v) => o with { Epochs = Int(v, "--epochs", 1) }),
         Number("--batch-size", (o, v) => o with { BatchSize = Int(v, "--batch-size", 1) }),

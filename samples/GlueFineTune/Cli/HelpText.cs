@@ -12,6 +12,8 @@ internal static class HelpText
           GlueFineTune --demo [--output DIR] [--threads N]
           GlueFineTune --task TASK --data GLUE_DIR --model CHECKPOINT_DIR --output DIR [options]
           GlueFineTune ...same options... --resume
+          GlueFineTune import-onnx --assembly FILE.dll | --onnx MODEL.onnx --vocab vocab.txt --out DIR
+                              (a BERT-family ONNX export to a checkpoint folder for --model; import-onnx --help)
 
         Required for a GLUE run:
           --task NAME         MNLI, SST-2, CoLA, QQP, QNLI, RTE, MRPC or STS-B (case and dashes ignored)
@@ -23,6 +25,9 @@ internal static class HelpText
         Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
           --variant NAME      vectorfit (default: σ, b of q,k,v,o,f1,f2 with AVF) | no-avf | sigma-a-b (Σa + b)
                               | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)
+          --pooling NAME      pooler (default: the checkpoint's pooler on [CLS], trained with the head; a missing
+                              one is initialised) | cls ([CLS] hidden state) | mean (mean over the tokens: what
+                              sentence-transformers models such as all-MiniLM-L6-v2 were trained with)
           --epochs N          training epochs
           --batch-size N      training batch size
           --eval-batch-size N dev batch size (default 64)

@@ -1,4 +1,5 @@
 using GlueFineTune.Data;
+using GlueFineTune.Models;
 using GlueFineTune.Training;
 using VectorFit;
 
@@ -52,6 +53,12 @@ internal static class OptionResolver
             throw new UsageException($"--variant \"{name}\" is unknown; use one of {string.Join(", ", VariantNames.Names)}.");
         }
 
+        Pooling pooling = Pooling.Pooler;
+        if (cli.Pooling is { } p && !PoolingNames.TryParse(p, out pooling))
+        {
+            throw new UsageException($"--pooling \"{p}\" is unknown; use {string.Join(", ", PoolingNames.Names)}.");
+        }
+
         LearningRateSchedule schedule = LearningRateSchedule.Linear;
         if (cli.LearningRateSchedule is { } s && !Enum.TryParse(s, ignoreCase: true, out schedule))
         {
@@ -71,6 +78,7 @@ internal static class OptionResolver
             ModelDirectory = model,
             OutputDirectory = output,
             Variant = variant,
+            Pooling = pooling,
             Epochs = cli.Epochs ?? preset.Epochs,
             BatchSize = cli.BatchSize ?? preset.BatchSize,
             EvalBatchSize = cli.EvalBatchSize ?? 64,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using GlueFineTune.Metrics;
+using GlueFineTune.Models;
 using GlueFineTune.Outputs;
 using static TorchSharp.torch;
 
@@ -239,7 +240,7 @@ internal sealed class GlueTrainer
         TrainingOptions o = session.Options;
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
+            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};pooling={PoolingNames.Name(o.Pooling)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
     }
 
     private MetricsLog NewLog() => new()

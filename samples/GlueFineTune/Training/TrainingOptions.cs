@@ -1,5 +1,6 @@
 using System.Globalization;
 using GlueFineTune.Data;
+using GlueFineTune.Models;
 using VectorFit;
 
 namespace GlueFineTune.Training;
@@ -31,6 +32,9 @@ internal sealed record TrainingOptions
 
     /// <summary>The ablation variant (default VectorFit with AVF).</summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
+
+    /// <summary>How the hidden states are pooled for the head (<c>--pooling</c>).</summary>
+    public Pooling Pooling { get; init; } = Pooling.Pooler;
 
     /// <summary>Training epochs.</summary>
     public required int Epochs { get; init; }
@@ -93,7 +97,7 @@ internal sealed record TrainingOptions
     /// <returns>The line.</returns>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"task {Task.Name}, variant {VariantNames.Display(Variant)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+        $"task {Task.Name}, variant {VariantNames.Display(Variant)}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
 
     private static void Require(bool condition, string message)
     {

@@ -93,7 +93,11 @@ internal sealed class TrainingSession : IDisposable
             log.WriteLine($"data: {train.Count} train / {dev.Count} dev examples, max length {options.MaxLength}" +
                 (train.TruncatedCount + dev.TruncatedCount > 0 ? $" ({train.TruncatedCount + dev.TruncatedCount} truncated)" : string.Empty));
 
-            var head = model.HeadPrefixes.Concat(load.InitialisedPrefixes).Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
+            model.Pooling = options.Pooling;
+            var head = model.TrainedHeadPrefixes
+                .Concat(load.InitialisedPrefixes.Where(p => options.Pooling == Pooling.Pooler || p != model.PoolerPrefix))
+                .Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
+            log.WriteLine(DescribePooling(model, load, head));
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
             log.WriteLine($"VectorFit surgery: {surgery.Layers.Count} adapted layers, variant {VariantNames.Display(options.Variant)}; "
                 + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
@@ -124,6 +128,21 @@ internal sealed class TrainingSession : IDisposable
         Variant = variant,
         ModulesToSave = headModules,
     };
+
+    /// <summary>The log line saying how the model pools and what trains with the head.</summary>
+    /// <param name="model">The model (its <see cref="SequenceClassifier.Pooling"/> set).</param>
+    /// <param name="load">What loading the checkpoint did.</param>
+    /// <param name="head">The modules trained fully.</param>
+    /// <returns>The line.</returns>
+    internal static string DescribePooling(SequenceClassifier model, LoadReport load, IReadOnlyList<string> head)
+    {
+        bool pretrainedPooler = !load.InitialisedPrefixes.Contains(model.PoolerPrefix);
+        string pooler = model.PoolerPrefix.TrimEnd('.');
+        string note = model.Pooling == Pooling.Pooler
+            ? (pretrainedPooler ? $"; {pooler} starts from the checkpoint and trains" : $"; {pooler} is new (not in the checkpoint) and trains")
+            : $"; {pooler} is not used";
+        return $"pooling: {PoolingNames.Describe(model.Pooling)}; trained fully with the head: {string.Join(", ", head)}{note}";
+    }
 
     /// <inheritdoc />
     public void Dispose()
