@@ -100,12 +100,22 @@ internal static class Program
     {
         TextWriter log = Console.Out;
         log.WriteLine($"VectorFit GLUE fine-tuning: {options.Describe()}");
-        GlueDataset train = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Train);
-        GlueDataset dev = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Dev);
-        IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? train.Examples.Take(n).ToList() : train.Examples;
-        log.WriteLine($"read {train.Examples.Count} examples from {train.Source} and {dev.Examples.Count} from {dev.Source}");
+        IReadOnlyList<GlueExample> trainAll, devExamples;
+        if (options.CustomData is { } custom)
+        {
+            (trainAll, devExamples) = (custom.Train, custom.Dev);
+            log.WriteLine(custom.Describe());
+        }
+        else
+        {
+            GlueDataset train = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Train);
+            GlueDataset dev = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Dev);
+            (trainAll, devExamples) = (train.Examples, dev.Examples);
+            log.WriteLine($"read {train.Examples.Count} examples from {train.Source} and {dev.Examples.Count} from {dev.Source}");
+        }
 
-        using TrainingSession session = TrainingSession.Create(options, trainExamples, dev.Examples, log);
+        IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? trainAll.Take(n).ToList() : trainAll;
+        using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log);
         TrainingOutcome outcome = new GlueTrainer(session, log, Console.Error, interactive).Run(cancellation);
         if (!outcome.Completed)
         {

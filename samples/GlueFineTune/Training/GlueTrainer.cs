@@ -231,7 +231,10 @@ internal sealed class GlueTrainer
 
         long lastStep = avf.LastAvfStep ?? 0;
         int reached = lastStep <= total ? avf.AvfSteps : (int)Math.Max(0, ((total - avf.InitialStep) / avf.Interval) + 1);
-        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}"
+        string epochs = session.Options.AvfStartEpoch is { } start
+            ? string.Create(CultureInfo.InvariantCulture, $" (from epoch {start:0.###} every {session.Options.AvfEveryEpochs ?? 1:0.###} epochs)")
+            : string.Empty;
+        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}{epochs}"
             + (reached < avf.AvfSteps ? $" — warning: only {reached} of the {avf.AvfSteps} AVF steps fall within the {total} training steps" : string.Empty));
     }
 

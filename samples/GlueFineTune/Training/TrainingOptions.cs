@@ -30,6 +30,18 @@ internal sealed record TrainingOptions
     /// <summary>Where the adapter, metrics, AVF report and the resumable checkpoint go.</summary>
     public required string OutputDirectory { get; init; }
 
+    /// <summary>The user's own data (<c>--train</c>/<c>--dev</c>), already read; <c>null</c> for GLUE and the demo.</summary>
+    public CustomData? CustomData { get; init; }
+
+    /// <summary>
+    /// <c>--avf-start-epoch</c>: the first AVF step in epochs (with <see cref="AvfEveryEpochs"/>); <c>null</c> to
+    /// use <see cref="Avf"/>'s steps as they are.
+    /// </summary>
+    public double? AvfStartEpoch { get; init; }
+
+    /// <summary><c>--avf-every-epochs</c>: epochs between AVF steps (with <see cref="AvfStartEpoch"/>).</summary>
+    public double? AvfEveryEpochs { get; init; }
+
     /// <summary>The ablation variant (default VectorFit with AVF).</summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
 
@@ -83,6 +95,7 @@ internal sealed record TrainingOptions
         Require(MaxLength >= 4, $"--max-length must be at least 4 (room for [CLS] a [SEP] b [SEP]), got {MaxLength}.");
         Require(MaxSteps is null or >= 1, $"--max-steps must be at least 1, got {MaxSteps}.");
         Require(Enum.IsDefined(Variant), $"variant {(int)Variant} is not defined.");
+        Require(AvfEveryEpochs is null || AvfStartEpoch is not null, "--avf-every-epochs needs --avf-start-epoch (the epoch of the first AVF step).");
         try
         {
             Avf.Validate();
@@ -90,6 +103,34 @@ internal sealed record TrainingOptions
         catch (ArgumentException e)
         {
             throw new ArgumentException($"the AVF schedule (--t-i/--t-f/--n-f/--k) is invalid: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The AVF schedule in steps: <see cref="Avf"/>, or, with <see cref="AvfStartEpoch"/> and
+    /// <see cref="AvfEveryEpochs"/>, those epochs turned into steps (<c>n_f</c> capped to the AVF steps that fit).
+    /// </summary>
+    /// <param name="stepsPerEpoch">Optimizer steps per epoch.</param>
+    /// <param name="totalSteps">Steps in the run.</param>
+    /// <returns>The schedule.</returns>
+    /// <exception cref="ArgumentException">The epochs put the first AVF step after the end of training.</exception>
+    public AvfOptions AvfSchedule(long stepsPerEpoch, long totalSteps)
+    {
+        if (AvfStartEpoch is not { } start || !Avf.Enabled)
+        {
+            return Avf;
+        }
+
+        double every = AvfEveryEpochs ?? 1;
+        double totalEpochs = totalSteps / (double)stepsPerEpoch;
+        try
+        {
+            AvfOptions fitting = AvfOptions.FromEpochs(stepsPerEpoch, totalEpochs, avfSteps: null, initialEpochs: start, intervalEpochs: every, k: Avf.K, beta: Avf.Beta);
+            return fitting with { AvfSteps = Math.Min(fitting.AvfSteps, Avf.AvfSteps) };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--avf-start-epoch {start} is at or past the end of training ({totalEpochs:0.##} epochs of {stepsPerEpoch} steps); lower it or train longer."), e);
         }
     }
 

@@ -105,7 +105,9 @@ internal sealed class TrainingSession : IDisposable
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
             var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
-            AvfOptions schedule = options.Variant.UsesAvf() ? options.Avf : AvfOptions.None;
+            long stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+            long totalSteps = Math.Min(stepsPerEpoch * options.Epochs, options.MaxSteps ?? long.MaxValue);
+            AvfOptions schedule = options.Variant.UsesAvf() ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;
             AvfScheduler avf = AvfScheduler.FromModel(model, schedule);
             model.train();
             return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf);
