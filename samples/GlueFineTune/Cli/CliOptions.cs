@@ -54,6 +54,12 @@ internal sealed record CliOptions
     /// <summary><c>--avf-every-epochs</c>.</summary>
     public double? AvfEveryEpochs { get; init; }
 
+    /// <summary><c>--method</c>.</summary>
+    public string? Method { get; init; }
+
+    /// <summary><c>--svft-pattern</c>.</summary>
+    public string? SvftPattern { get; init; }
+
     /// <summary><c>--pooling</c>.</summary>
     public string? Pooling { get; init; }
 

@@ -22,6 +22,8 @@ internal static class CliParser
         Text("--output", "DIR", (o, v) => o with { Output = v }),
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
         Text("--pooling", "NAME", (o, v) => o with { Pooling = v }),
+        Text("--method", "NAME", (o, v) => o with { Method = v }),
+        Text("--svft-pattern", "NAME", (o, v) => o with { SvftPattern = v }),
         Text("--train", "FILE", (o, v) => o with { Train = v }),
         Text("--dev", "FILE", (o, v) => o with { Dev = v }),
         Text("--text-column", "NAME", (o, v) => o with { TextColumn = v }),

@@ -96,6 +96,31 @@ internal static class OptionResolver
             throw new UsageException($"--variant \"{name}\" is unknown; use one of {string.Join(", ", VariantNames.Names)}.");
         }
 
+        FineTuningMethod method = FineTuningMethod.VectorFit;
+        if (cli.Method is { } m && !MethodNames.TryParse(m, out method))
+        {
+            throw new UsageException($"--method \"{m}\" is unknown; use {string.Join(", ", MethodNames.Names)}.");
+        }
+
+        SvftPattern pattern = SvftPattern.Banded(2);
+        if (cli.SvftPattern is { } sp)
+        {
+            if (method != FineTuningMethod.Svft)
+            {
+                throw new UsageException("--svft-pattern applies to --method svft only.");
+            }
+
+            if (!MethodNames.TryParsePattern(sp, cli.Seed ?? 42, out pattern))
+            {
+                throw new UsageException($"--svft-pattern \"{sp}\" is unknown; use plain, banded:D, random:D or topk:D (D off-diagonals, e.g. banded:2).");
+            }
+        }
+
+        if (method != FineTuningMethod.VectorFit && cli.Variant is { } v && !string.Equals(v, "vectorfit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new UsageException($"--variant {v} is one of VectorFit's ablations; it does not apply to --method {MethodNames.Name(method)}.");
+        }
+
         Pooling pooling = Pooling.Pooler;
         if (cli.Pooling is { } p && !PoolingNames.TryParse(p, out pooling))
         {
@@ -126,6 +151,8 @@ internal static class OptionResolver
             ModelDirectory = model,
             OutputDirectory = output,
             Variant = variant,
+            Method = method,
+            SvftPattern = pattern,
             Pooling = pooling,
             Epochs = cli.Epochs ?? preset.Epochs,
             BatchSize = cli.BatchSize ?? preset.BatchSize,

@@ -225,7 +225,9 @@ internal sealed class GlueTrainer
         var avf = session.Avf.Options;
         if (!avf.Enabled)
         {
-            log.WriteLine("AVF: off for this variant (training strength is still tracked for the heat map)");
+            log.WriteLine(session.Options.Method == FineTuningMethod.VectorFit
+                ? "AVF: off for this variant (training strength is still tracked for the heat map)"
+                : $"AVF: does not apply to --method {MethodNames.Name(session.Options.Method)}");
             return;
         }
 
@@ -243,13 +245,14 @@ internal sealed class GlueTrainer
         TrainingOptions o = session.Options;
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};pooling={PoolingNames.Name(o.Pooling)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
+            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};method={MethodNames.Name(o.Method)}/{o.SvftPattern};variant={VariantNames.Name(o.Variant)};pooling={PoolingNames.Name(o.Pooling)};epochs={o.Epochs};batch={o.BatchSize};lr={o.LearningRate:R};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
     }
 
     private MetricsLog NewLog() => new()
     {
         Task = session.Options.Task.Name,
         Variant = VariantNames.Name(session.Options.Variant),
+        Method = MethodNames.Name(session.Options.Method),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),
         AdapterParameters = session.Surgery.AdapterParameters,

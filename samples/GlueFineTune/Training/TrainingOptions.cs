@@ -45,6 +45,23 @@ internal sealed record TrainingOptions
     /// <summary>The ablation variant (default VectorFit with AVF).</summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
 
+    /// <summary>What trains (<c>--method</c>): VectorFit (default), SVFT or every weight.</summary>
+    public FineTuningMethod Method { get; init; } = FineTuningMethod.VectorFit;
+
+    /// <summary>SVFT's pattern of trained M entries (<c>--svft-pattern</c>; default banded with 2 off-diagonals).</summary>
+    public SvftPattern SvftPattern { get; init; } = SvftPattern.Banded(2);
+
+    /// <summary>Whether AVF runs: the VectorFit method with the VectorFit variant.</summary>
+    public bool UsesAvf => Method == FineTuningMethod.VectorFit && Variant.UsesAvf();
+
+    /// <summary>The method and its variant or pattern, for the log.</summary>
+    public string MethodDisplay => Method switch
+    {
+        FineTuningMethod.VectorFit => VariantNames.Display(Variant),
+        FineTuningMethod.Svft => $"SVFT (M on pattern {SvftPattern} and b of q,k,v,o,f1,f2; σ frozen, no AVF)",
+        _ => "full fine-tuning (every weight of the encoder and the head)",
+    };
+
     /// <summary>How the hidden states are pooled for the head (<c>--pooling</c>).</summary>
     public Pooling Pooling { get; init; } = Pooling.Pooler;
 
@@ -138,7 +155,7 @@ internal sealed record TrainingOptions
     /// <returns>The line.</returns>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"task {Task.Name}, variant {VariantNames.Display(Variant)}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
 
     private static void Require(bool condition, string message)
     {

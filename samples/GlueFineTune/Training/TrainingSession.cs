@@ -98,8 +98,8 @@ internal sealed class TrainingSession : IDisposable
                 .Concat(load.InitialisedPrefixes.Where(p => options.Pooling == Pooling.Pooler || p != model.PoolerPrefix))
                 .Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
             log.WriteLine(DescribePooling(model, load, head));
-            SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
-            log.WriteLine($"VectorFit surgery: {surgery.Layers.Count} adapted layers, variant {VariantNames.Display(options.Variant)}; "
+            SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options, head));
+            log.WriteLine($"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
                 + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
             log.WriteLine(surgery.ToString());
 
@@ -107,7 +107,7 @@ internal sealed class TrainingSession : IDisposable
             var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
             long stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
             long totalSteps = Math.Min(stepsPerEpoch * options.Epochs, options.MaxSteps ?? long.MaxValue);
-            AvfOptions schedule = options.Variant.UsesAvf() ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;
+            AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;
             AvfScheduler avf = AvfScheduler.FromModel(model, schedule);
             model.train();
             return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf);
@@ -144,6 +144,31 @@ internal sealed class TrainingSession : IDisposable
             ? (pretrainedPooler ? $"; {pooler} starts from the checkpoint and trains" : $"; {pooler} is new (not in the checkpoint) and trains")
             : $"; {pooler} is not used";
         return $"pooling: {PoolingNames.Describe(model.Pooling)}; trained fully with the head: {string.Join(", ", head)}{note}";
+    }
+
+    /// <summary>
+    /// The surgery of a run's method: VectorFit's or SVFT's on the architecture's q/k/v/o/f1/f2, or, for full
+    /// fine-tuning, none (every module of the encoder and the head trained fully, saved whole).
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="options">The run's options (method, variant, SVFT pattern).</param>
+    /// <param name="headModules">Module names trained fully with the head.</param>
+    /// <returns>The surgery config.</returns>
+    public static VectorFitConfig SurgeryConfig(SequenceClassifier model, TrainingOptions options, IReadOnlyList<string> headModules)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Method switch
+        {
+            FineTuningMethod.Svft => SurgeryConfig(model, options.Variant, headModules) with { Method = AdaptationMethod.Svft, SvftPattern = options.SvftPattern },
+            FineTuningMethod.Full => new VectorFitConfig
+            {
+                TargetPredicate = static (_, _) => false,
+                AllowUnmatchedTargets = true,
+                ModulesToSave = [model.BaseModelPrefix, .. headModules.Where(h => !h.StartsWith(model.BaseModelPrefix + ".", StringComparison.Ordinal))],
+            },
+            _ => SurgeryConfig(model, options.Variant, headModules),
+        };
     }
 
     /// <inheritdoc />
