@@ -3,6 +3,7 @@ using GlueFineTune.Cli;
 using GlueFineTune.Data;
 using GlueFineTune.Demo;
 using GlueFineTune.Import;
+using GlueFineTune.Metrics;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
@@ -115,6 +116,12 @@ internal static class Program
         }
 
         IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? trainAll.Take(n).ToList() : trainAll;
+        MajorityBaseline? baseline = options.CustomData is null ? null : MajorityBaseline.Compute(options.Task, trainExamples, devExamples);
+        if (baseline is not null)
+        {
+            log.WriteLine(baseline.Describe());
+        }
+
         using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log);
         TrainingOutcome outcome = new GlueTrainer(session, log, Console.Error, interactive).Run(cancellation);
         if (!outcome.Completed)
@@ -127,6 +134,11 @@ internal static class Program
         {
             string metric = outcome.Metrics.MainMetric;
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: dev {outcome.LastEvaluation}; best {metric} {best.Dev[metric]:F4} at epoch {best.Epoch}"));
+        }
+
+        if (baseline is not null && outcome.LastEvaluation is { } last)
+        {
+            log.WriteLine(baseline.Compare(last));
         }
 
         foreach (string line in outputs.Describe())
