@@ -36,7 +36,7 @@ internal static class HeatMapSvg
         int mapWidth = LeftMargin + (columns * CellWidth) + 20;
         bool curves = epochs is { Count: > 0 } && mainMetric is not null;
         int width = curves ? Math.Max(mapWidth + ChartGap + ChartWidth + 60, 600) : Math.Max(mapWidth, 600); // room for the title lines
-        int height = Math.Max(TopMargin + (matrix.Rows.Count * CellHeight) + LegendHeight, curves ? TopMargin + ChartHeight + 60 : 0);
+        int height = Math.Max(TopMargin + (matrix.Rows.Count * CellHeight) + LegendHeight, curves ? TopMargin + 8 + ChartHeight + 60 : 0);
         double max = matrix.Vectors.Count == 0 ? 0 : matrix.Vectors.Max(v => v.Strength);
         double min = matrix.Vectors.Count == 0 ? 0 : matrix.Vectors.Min(v => v.Strength);
 
@@ -79,7 +79,7 @@ internal static class HeatMapSvg
         Append(svg, string.Create(CultureInfo.InvariantCulture, $"<text x=\"{LeftMargin + (Steps * 16)}\" y=\"{legendY + 24}\" text-anchor=\"end\">{max:G3}</text>"));
         if (curves)
         {
-            AppendCurves(svg, epochs!, mainMetric!, mapWidth + ChartGap, TopMargin);
+            AppendCurves(svg, epochs!, mainMetric!, mapWidth + ChartGap, TopMargin + 8);
         }
 
         svg.Append("</svg>\n");
@@ -101,7 +101,7 @@ internal static class HeatMapSvg
         double YDev(double v) => top + ChartHeight - ((v - devMin) / (devMax - devMin) * ChartHeight);
         string F(double v) => v.ToString("0.#", CultureInfo.InvariantCulture);
 
-        Append(svg, $"<text x=\"{left}\" y=\"{top - 24}\" font-weight=\"bold\">per epoch: train loss and dev {Escape(metric)}</text>");
+        Append(svg, $"<text x=\"{left}\" y=\"{top - 8}\" font-weight=\"bold\">per epoch: train loss and dev {Escape(metric)}</text>");
         Append(svg, $"<rect x=\"{left}\" y=\"{top}\" width=\"{ChartWidth}\" height=\"{ChartHeight}\" fill=\"none\" stroke=\"#999999\"/>");
         for (int i = 0; i <= 4; i++)
         {
