@@ -116,8 +116,12 @@ case "$command" in
       fi
     fi
 
-    # Defaults the user may override by passing the same option.
+    # Defaults the user may override by passing the same option; with --method the method's own learning rate
+    # applies (full fine-tuning: 2e-5).
     defaults=(--output "${TMPDIR:-/tmp}/vectorfit-spam-demo" --pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3)
+    for arg in "${demo_args[@]}"; do
+      case "$arg" in --method|--method=*) defaults=("${defaults[@]:0:${#defaults[@]}-2}") ;; esac
+    done
     run_args=()
     for ((i = 0; i < ${#defaults[@]}; i += 2)); do
       given=false

@@ -34,7 +34,8 @@ internal static class HelpText
 
         Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
           --method NAME       vectorfit (default) | svft (SVFT: M on --svft-pattern and b; σ frozen, no AVF) | full
-                              (every weight: the baseline the papers compare with) — same data, same outputs
+                              (every weight: the baseline the papers compare with; default --lr 2e-5) — same
+                              data, same outputs
           --svft-pattern P    SVFT's trained entries of M: plain | banded:D (default banded:2) | random:D | topk:D
           --variant NAME      vectorfit (default: σ, b of q,k,v,o,f1,f2 with AVF) | no-avf | sigma-a-b (Σa + b)
                               | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)

@@ -44,6 +44,12 @@ internal static class OptionResolver
         return Build(cli, task, model, output, preset, $"Table {preset.Table}, {preset.Task}") with { DataDirectory = data };
     }
 
+    /// <summary>
+    /// The default learning rate of <c>--method full</c>: 2e-5, the usual rate for fine-tuning every weight of a
+    /// BERT-sized encoder (the presets' 1e-3 is VectorFit's, for σ and b, and diverges on full weights).
+    /// </summary>
+    public const double FullFineTuningLearningRate = 2e-5;
+
     /// <summary>The defaults of a run on the user's own data: batch 32, lr 1e-3 (Table 7), 3 epochs, AVF from 40% of training every 10%, n_f 5.</summary>
     /// <param name="epochs">The run's epochs.</param>
     /// <returns>The preset (its AVF steps are placeholders: the schedule is set in epochs).</returns>
@@ -157,7 +163,7 @@ internal static class OptionResolver
             Epochs = cli.Epochs ?? preset.Epochs,
             BatchSize = cli.BatchSize ?? preset.BatchSize,
             EvalBatchSize = cli.EvalBatchSize ?? 64,
-            LearningRate = cli.LearningRate ?? preset.LearningRate,
+            LearningRate = cli.LearningRate ?? (method == FineTuningMethod.Full ? FullFineTuningLearningRate : preset.LearningRate),
             Schedule = schedule,
             MaxLength = cli.MaxLength ?? 128,
             Seed = cli.Seed ?? 42,

@@ -67,6 +67,14 @@ public sealed class MethodTests
     }
 
     [Fact]
+    public void Full_fine_tuning_defaults_to_a_full_fine_tuning_learning_rate_unless_lr_is_given()
+    {
+        OptionResolver.Build(CliParser.Parse(["--method", "full"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test").LearningRate.Should().Be(2e-5);
+        OptionResolver.Build(CliParser.Parse(["--method", "full", "--lr", "1e-4"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test").LearningRate.Should().Be(1e-4);
+        OptionResolver.Build(CliParser.Parse(["--method", "svft"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test").LearningRate.Should().Be(1e-3);
+    }
+
+    [Fact]
     public void Avf_schedule_in_epochs_becomes_steps_and_is_capped_to_what_fits()
     {
         var options = OptionResolver.Build(CliParser.Parse(["--avf-start-epoch", "1.5", "--avf-every-epochs", "0.5", "--n-f", "9", "--epochs", "4"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test");
