@@ -142,6 +142,27 @@ public sealed class CustomDataProgramTests
     }
 
     [Fact]
+    public void Program_trains_a_pair_regression_on_custom_csv_and_reports_correlations()
+    {
+        using var dir = new TempDirectory();
+        string model = Path.Combine(dir.Path, "model");
+        using (var source = TinyCheckpoint.Model(TinyCheckpoint.Bert(), numLabels: 1))
+        {
+            TinyCheckpoint.Write(model, source);
+        }
+
+        string train = dir.Write("train.csv", "sentence1,sentence2,score\n" + string.Join("\n", Enumerable.Range(0, 8).Select(i => $"the movie was good,\"a film, {(i % 2 == 0 ? "great" : "bad")}\",{i % 4}.5")) + "\n");
+        string output = Path.Combine(dir.Path, "out");
+
+        int code = Program.Main(["--train", train, "--dev", train, "--regression", "--model", model, "--output", output, "--epochs", "1", "--batch-size", "4", "--threads", "1"]);
+
+        code.Should().Be(0);
+        using JsonDocument metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        metrics.RootElement.GetProperty("main_metric").GetString().Should().Be("pearson");
+        metrics.RootElement.GetProperty("epochs")[0].GetProperty("dev").EnumerateObject().Select(p => p.Name).Should().Equal("pearson", "spearman");
+    }
+
+    [Fact]
     public void Program_reports_a_bad_custom_file_with_its_line_and_exit_code_1()
     {
         using var dir = new TempDirectory();
