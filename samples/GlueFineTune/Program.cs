@@ -2,6 +2,8 @@ using System.Globalization;
 using GlueFineTune.Cli;
 using GlueFineTune.Data;
 using GlueFineTune.Demo;
+using GlueFineTune.Import;
+using GlueFineTune.Metrics;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
@@ -25,6 +27,11 @@ internal static class Program
         if (Interlocked.Exchange(ref unhandledHandlerInstalled, 1) == 0)
         {
             AppDomain.CurrentDomain.UnhandledException += OnUnhandledException;
+        }
+
+        if (args.Length > 0 && args[0] == ImportCommand.Name)
+        {
+            return RunImport(args[1..]);
         }
 
         CliOptions cli;
@@ -142,12 +149,28 @@ internal static class Program
     {
         TextWriter log = Console.Out;
         log.WriteLine($"VectorFit GLUE fine-tuning: {options.Describe()}");
-        GlueDataset train = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Train);
-        GlueDataset dev = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Dev);
-        IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? train.Examples.Take(n).ToList() : train.Examples;
-        log.WriteLine($"read {train.Examples.Count} examples from {train.Source} and {dev.Examples.Count} from {dev.Source}");
+        IReadOnlyList<GlueExample> trainAll, devExamples;
+        if (options.CustomData is { } custom)
+        {
+            (trainAll, devExamples) = (custom.Train, custom.Dev);
+            log.WriteLine(custom.Describe());
+        }
+        else
+        {
+            GlueDataset train = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Train);
+            GlueDataset dev = GlueTsvReader.ReadSplit(options.Task, DataDirectory(options), GlueSplit.Dev);
+            (trainAll, devExamples) = (train.Examples, dev.Examples);
+            log.WriteLine($"read {train.Examples.Count} examples from {train.Source} and {dev.Examples.Count} from {dev.Source}");
+        }
 
-        using TrainingSession session = TrainingSession.Create(options, trainExamples, dev.Examples, log);
+        IReadOnlyList<GlueExample> trainExamples = maxTrainExamples is { } n ? trainAll.Take(n).ToList() : trainAll;
+        MajorityBaseline? baseline = options.CustomData is null ? null : MajorityBaseline.Compute(options.Task, trainExamples, devExamples);
+        if (baseline is not null)
+        {
+            log.WriteLine(baseline.Describe());
+        }
+
+        using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log);
         TrainingOutcome outcome = new GlueTrainer(session, log, Console.Error, interactive).Run(cancellation);
         if (!outcome.Completed)
         {
@@ -159,6 +182,11 @@ internal static class Program
         {
             string metric = outcome.Metrics.MainMetric;
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: dev {outcome.LastEvaluation}; best {metric} {best.Dev[metric]:F4} at epoch {best.Epoch}"));
+        }
+
+        if (baseline is not null && outcome.LastEvaluation is { } last)
+        {
+            log.WriteLine(baseline.Compare(last));
         }
 
         foreach (string line in outputs.Describe())
@@ -180,6 +208,24 @@ internal static class Program
 
     private static string DataDirectory(TrainingOptions options) => options.DataDirectory
         ?? throw new InvalidOperationException("a GLUE run needs --data.");
+
+    private static int RunImport(string[] args)
+    {
+        try
+        {
+            return ImportCommand.Run(args, Console.Out);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UsageException.ExitCode;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or BadImageFormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
 
     private static int Usage(UsageException e)
     {

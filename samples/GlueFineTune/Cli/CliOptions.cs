@@ -30,6 +30,39 @@ internal sealed record CliOptions
     /// <summary><c>--variant</c>.</summary>
     public string? Variant { get; init; }
 
+    /// <summary><c>--train</c>.</summary>
+    public string? Train { get; init; }
+
+    /// <summary><c>--dev</c>.</summary>
+    public string? Dev { get; init; }
+
+    /// <summary><c>--text-column</c>.</summary>
+    public string? TextColumn { get; init; }
+
+    /// <summary><c>--text-pair-column</c>.</summary>
+    public string? TextPairColumn { get; init; }
+
+    /// <summary><c>--label-column</c>.</summary>
+    public string? LabelColumn { get; init; }
+
+    /// <summary><c>--regression</c>.</summary>
+    public bool Regression { get; init; }
+
+    /// <summary><c>--avf-start-epoch</c>.</summary>
+    public double? AvfStartEpoch { get; init; }
+
+    /// <summary><c>--avf-every-epochs</c>.</summary>
+    public double? AvfEveryEpochs { get; init; }
+
+    /// <summary><c>--method</c>.</summary>
+    public string? Method { get; init; }
+
+    /// <summary><c>--svft-pattern</c>.</summary>
+    public string? SvftPattern { get; init; }
+
+    /// <summary><c>--pooling</c>.</summary>
+    public string? Pooling { get; init; }
+
     /// <summary><c>--epochs</c>.</summary>
     public int? Epochs { get; init; }
 

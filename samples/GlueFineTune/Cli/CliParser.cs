@@ -21,6 +21,17 @@ internal static class CliParser
         Text("--model", "DIR", (o, v) => o with { Model = v }),
         Text("--output", "DIR", (o, v) => o with { Output = v }),
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
+        Text("--pooling", "NAME", (o, v) => o with { Pooling = v }),
+        Text("--method", "NAME", (o, v) => o with { Method = v }),
+        Text("--svft-pattern", "NAME", (o, v) => o with { SvftPattern = v }),
+        Text("--train", "FILE", (o, v) => o with { Train = v }),
+        Text("--dev", "FILE", (o, v) => o with { Dev = v }),
+        Text("--text-column", "NAME", (o, v) => o with { TextColumn = v }),
+        Text("--text-pair-column", "NAME", (o, v) => o with { TextPairColumn = v }),
+        Text("--label-column", "NAME", (o, v) => o with { LabelColumn = v }),
+        Flag("--regression", o => o with { Regression = true }),
+        new("--avf-start-epoch", "X", (o, v) => o with { AvfStartEpoch = PositiveNumber(v, "--avf-start-epoch") }),
+        new("--avf-every-epochs", "X", (o, v) => o with { AvfEveryEpochs = PositiveNumber(v, "--avf-every-epochs") }),
         Text("--lr-schedule", "NAME", (o, v) => o with { LearningRateSchedule = v }),
         Number("--epochs", (o, v) => o with { Epochs = Int(v, "--epochs", 1) }),
         Number("--batch-size", (o, v) => o with { BatchSize = Int(v, "--batch-size", 1) }),
@@ -155,6 +166,16 @@ internal static class CliParser
         if (x <= 0 || x > 1)
         {
             throw new UsageException($"{name} must be in (0, 1], got {x.ToString(CultureInfo.InvariantCulture)}; the paper uses 1e-3.");
+        }
+
+        return x;
+    }
+
+    private static double PositiveNumber(string? value, string name)
+    {
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) || !double.IsFinite(x) || x <= 0)
+        {
+            throw new UsageException($"{name} must be a positive number of epochs such as 1.5, got \"{value}\".");
         }
 
         return x;

@@ -11,7 +11,10 @@ internal static class HelpText
         Usage:
           GlueFineTune --demo [--output DIR] [--threads N]
           GlueFineTune --task TASK --data GLUE_DIR --model CHECKPOINT_DIR --output DIR [options]
+          GlueFineTune --train FILE --dev FILE --model CHECKPOINT_DIR --output DIR [options]   (your own data)
           GlueFineTune ...same options... --resume
+          GlueFineTune import-onnx --assembly FILE.dll | --onnx MODEL.onnx --vocab vocab.txt --out DIR
+                              (a BERT-family ONNX export to a checkpoint folder for --model; import-onnx --help)
 
         Required for a GLUE run:
           --task NAME         MNLI, SST-2, CoLA, QQP, QNLI, RTE, MRPC or STS-B (case and dashes ignored)
@@ -20,9 +23,25 @@ internal static class HelpText
                               (BERT, e.g. bert-base-uncased) or spm.model (DeBERTa-v3, e.g. microsoft/deberta-v3-base)
           --output DIR        where the adapter, metrics.json, the AVF report and the resumable checkpoint go
 
+        Your own data (instead of --task/--data; defaults: 3 epochs, batch 32, lr 1e-3, AVF from 40% of training every 10%):
+          --train FILE        labelled training examples: .tsv (header row, tabs, no quoting), .csv (header row,
+          --dev FILE          RFC 4180 quoting) or .jsonl (one JSON object per line); labels as names or numbers
+          --text-column NAME  the text (default: the first of text, sentence, sentence1, question, premise)
+          --text-pair-column NAME  a second text for pair tasks (default: text_pair, sentence2 or hypothesis if present)
+          --label-column NAME the label (default: label, labels or score)
+          --regression        the label is a number to predict (MSE; Pearson and Spearman) instead of a class
+                              (accuracy, macro F1, MCC and F1 per class in metrics.json)
+
         Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
+          --method NAME       vectorfit (default) | svft (SVFT: M on --svft-pattern and b; σ frozen, no AVF) | full
+                              (every weight: the baseline the papers compare with; default --lr 2e-5) — same
+                              data, same outputs
+          --svft-pattern P    SVFT's trained entries of M: plain | banded:D (default banded:2) | random:D | topk:D
           --variant NAME      vectorfit (default: σ, b of q,k,v,o,f1,f2 with AVF) | no-avf | sigma-a-b (Σa + b)
                               | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)
+          --pooling NAME      pooler (default: the checkpoint's pooler on [CLS], trained with the head; a missing
+                              one is initialised) | cls ([CLS] hidden state) | mean (mean over the tokens: what
+                              sentence-transformers models such as all-MiniLM-L6-v2 were trained with)
           --epochs N          training epochs
           --batch-size N      training batch size
           --eval-batch-size N dev batch size (default 64)
@@ -39,6 +58,9 @@ internal static class HelpText
           --t-f N             steps between AVF steps
           --n-f N             number of AVF steps (0 turns AVF off)
           --k N               vectors frozen at each AVF step (default 5)
+          --avf-start-epoch X the first AVF step in epochs, e.g. 1.5 (instead of --t-i/--t-f; carries the presets'
+          --avf-every-epochs X  idea to small data sets); epochs between AVF steps (default 1); n_f is capped to
+                              the AVF steps that fit
 
         Other:
           --resume            continue from OUTPUT/checkpoint exactly where the run stopped (Ctrl+C, a crash or an

@@ -116,6 +116,26 @@ internal sealed class GlueTask
         Metrics = [GlueMetric.Accuracy],
     };
 
+    /// <summary>A task over the user's own files (<c>--train</c>/<c>--dev</c>): accuracy, macro F1, MCC and per-class F1, or Pearson and Spearman.</summary>
+    /// <param name="name">The task's name for the log and <c>metrics.json</c>.</param>
+    /// <param name="labelNames">The classes, in class-id order (ignored for regression).</param>
+    /// <param name="isPair">Whether examples are text pairs.</param>
+    /// <param name="regression">Whether the label is a number to predict.</param>
+    /// <returns>The task.</returns>
+    public static GlueTask Custom(string name, IReadOnlyList<string> labelNames, bool isPair, bool regression) =>
+        new(name, name, string.Empty, hasHeader: true, minimumColumnCount: 1)
+        {
+            FirstSentenceColumn = 0,
+            SecondSentenceColumn = isPair ? 1 : null,
+            LabelColumn = ^1,
+            LabelNames = regression ? [] : [.. labelNames],
+            IsRegression = regression,
+            IsCustom = true,
+            Metrics = regression
+                ? [GlueMetric.Pearson, GlueMetric.Spearman]
+                : [GlueMetric.Accuracy, GlueMetric.MacroF1, GlueMetric.MatthewsCorrelation, GlueMetric.ClassF1],
+        };
+
     /// <summary>The eight GLUE tasks, in the paper's table order.</summary>
     public static IReadOnlyList<GlueTask> All { get; } = [Mnli, Sst2, Cola, Qqp, Qnli, Rte, Mrpc, Stsb];
 
@@ -151,6 +171,9 @@ internal sealed class GlueTask
 
     /// <summary>Labels as written in the files; a label's index is its class id. Empty for regression.</summary>
     public IReadOnlyList<string> LabelNames { get; private init; } = [];
+
+    /// <summary>Whether the task reads the user's own files (<see cref="Custom"/>).</summary>
+    public bool IsCustom { get; private init; }
 
     /// <summary>Whether the task is regression (STS-B).</summary>
     public bool IsRegression { get; private init; }

@@ -20,13 +20,15 @@ internal static class GlueEvaluator
         }
 
         ClassificationMetrics.CheckPaired(predicted, gold);
-        var values = task.Metrics.Select(metric => new MetricValue(metric, metric switch
+        var values = task.Metrics.SelectMany(metric => metric switch
         {
-            GlueMetric.Accuracy => ClassificationMetrics.Accuracy(predicted, gold),
-            GlueMetric.F1 => ClassificationMetrics.F1(predicted, gold),
-            GlueMetric.MatthewsCorrelation => ClassificationMetrics.MatthewsCorrelation(predicted, gold),
+            GlueMetric.Accuracy => new[] { new MetricValue(metric, ClassificationMetrics.Accuracy(predicted, gold)) },
+            GlueMetric.F1 => new[] { new MetricValue(metric, ClassificationMetrics.F1(predicted, gold)) },
+            GlueMetric.MatthewsCorrelation => new[] { new MetricValue(metric, ClassificationMetrics.MatthewsCorrelation(predicted, gold)) },
+            GlueMetric.MacroF1 => new[] { new MetricValue(metric, Enumerable.Range(0, task.LabelNames.Count).Average(c => ClassificationMetrics.F1(predicted, gold, c))) },
+            GlueMetric.ClassF1 => task.LabelNames.Select((label, c) => new MetricValue(metric, ClassificationMetrics.F1(predicted, gold, c), label)).ToArray(),
             _ => throw new InvalidOperationException($"{task.Name} lists {metric.Name()}, which needs scores, not classes."),
-        }));
+        });
         return new TaskEvaluation(task.Name, [.. values], gold.Count);
     }
 

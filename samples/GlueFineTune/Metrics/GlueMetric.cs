@@ -17,6 +17,12 @@ internal enum GlueMetric
 
     /// <summary>Spearman rank correlation (STS-B).</summary>
     Spearman,
+
+    /// <summary>Unweighted mean of the classes' F1 (custom data).</summary>
+    MacroF1,
+
+    /// <summary>F1 of one class against the rest (custom data; the class is <see cref="MetricValue.Label"/>).</summary>
+    ClassF1,
 }
 
 /// <summary>Stable names of <see cref="GlueMetric"/> values, as written to <c>metrics.json</c>.</summary>
@@ -32,6 +38,8 @@ internal static class GlueMetricNames
         GlueMetric.MatthewsCorrelation => "matthews_correlation",
         GlueMetric.Pearson => "pearson",
         GlueMetric.Spearman => "spearman",
+        GlueMetric.MacroF1 => "macro_f1",
+        GlueMetric.ClassF1 => "f1",
         _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, "not a GLUE metric."),
     };
 }

@@ -3,10 +3,11 @@ namespace GlueFineTune.Metrics;
 /// <summary>One named metric value.</summary>
 /// <param name="Metric">The metric.</param>
 /// <param name="Value">Its value.</param>
-internal readonly record struct MetricValue(GlueMetric Metric, double Value)
+/// <param name="Label">The class a per-class metric (<see cref="GlueMetric.ClassF1"/>) scores; <c>null</c> otherwise.</param>
+internal readonly record struct MetricValue(GlueMetric Metric, double Value, string? Label = null)
 {
-    /// <summary>The metric's name in <c>metrics.json</c>.</summary>
-    public string Name => Metric.Name();
+    /// <summary>The metric's name in <c>metrics.json</c> (per-class: <c>f1_LABEL</c>).</summary>
+    public string Name => Label is null ? Metric.Name() : $"{Metric.Name()}_{Label}";
 }
 
 /// <summary>The metrics of one evaluation of a task, main metric first.</summary>

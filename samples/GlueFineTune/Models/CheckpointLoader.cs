@@ -21,9 +21,16 @@ internal sealed record LoadReport(
     public IEnumerable<string> Describe()
     {
         yield return $"loaded {LoadedCount} tensors from {WeightsPath}";
-        if (Ignored.Count > 0)
+        var buffers = Ignored.Where(IsBuffer).ToList();
+        var heads = Ignored.Where(n => !IsBuffer(n)).ToList();
+        if (heads.Count > 0)
         {
-            yield return $"ignored {Ignored.Count} checkpoint tensors the classifier does not use (pre-training heads): {Summarise(Ignored)}";
+            yield return $"ignored {heads.Count} checkpoint tensors of pre-training heads the classifier does not use: {Summarise(heads)}";
+        }
+
+        if (buffers.Count > 0)
+        {
+            yield return $"ignored {buffers.Count} buffer(s) the model computes itself: {Summarise(buffers)}";
         }
 
         if (Initialised.Count > 0)
@@ -31,6 +38,8 @@ internal sealed record LoadReport(
             yield return $"initialised (not in the checkpoint, trained with the head): {Summarise(Initialised)}";
         }
     }
+
+    private static bool IsBuffer(string name) => name.EndsWith("position_ids", StringComparison.Ordinal) || name.EndsWith("token_type_ids", StringComparison.Ordinal);
 
     private static string Summarise(IReadOnlyList<string> names) =>
         names.Count <= 6 ? string.Join(", ", names) : string.Join(", ", names.Take(6)) + $", … ({names.Count - 6} more)";

@@ -1,5 +1,6 @@
 using GlueFineTune.Models.Bert;
 using GlueFineTune.Models.Deberta;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Models;
@@ -29,8 +30,17 @@ internal abstract class SequenceClassifier : nn.Module
     /// <summary>Outputs of the head (classes, or 1 for regression).</summary>
     public int NumLabels { get; }
 
-    /// <summary>Parameter-name prefixes of the task head, trained in every variant (never part of AVF).</summary>
+    /// <summary>Parameter-name prefixes of the task head (the classifier), trained in every variant (never part of AVF).</summary>
     public abstract IReadOnlyList<string> HeadPrefixes { get; }
+
+    /// <summary>The pooler's parameter-name prefix (<c>bert.pooler.</c>, <c>pooler.</c>).</summary>
+    public abstract string PoolerPrefix { get; }
+
+    /// <summary>How the hidden states become the head's input (default <see cref="Pooling.Pooler"/>, Hugging Face's choice).</summary>
+    public Pooling Pooling { get; set; } = Pooling.Pooler;
+
+    /// <summary>The prefixes trained fully with the head: the classifier, and the pooler when <see cref="Pooling"/> uses it.</summary>
+    public IReadOnlyList<string> TrainedHeadPrefixes => Pooling == Pooling.Pooler ? [PoolerPrefix, .. HeadPrefixes] : HeadPrefixes;
 
     /// <summary>
     /// Prefixes a base (pre-training) checkpoint may lack; the loader initialises them (normal(0, initializer_range)
@@ -65,6 +75,32 @@ internal abstract class SequenceClassifier : nn.Module
     /// <param name="hidden">The last hidden states <c>(batch, length, hidden)</c>.</param>
     /// <returns>The pooled summary <c>(batch, hidden)</c>.</returns>
     public abstract Tensor Pool(Tensor hidden);
+
+    /// <summary>Pools the hidden states as <see cref="Pooling"/> says.</summary>
+    /// <param name="hidden">The last hidden states <c>(batch, length, hidden)</c>.</param>
+    /// <param name="attentionMask"><c>(batch, length)</c> int64, 1 for tokens, 0 for padding.</param>
+    /// <returns><c>(batch, hidden)</c>.</returns>
+    public Tensor PoolHidden(Tensor hidden, Tensor attentionMask)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(attentionMask);
+        switch (Pooling)
+        {
+            case Pooling.Pooler:
+                return Pool(hidden);
+            case Pooling.Cls:
+                return hidden.select(1, 0);
+            default:
+                using (var scope = NewDisposeScope())
+                {
+                    using var tiny = 1e-9.ToScalar();
+                    Tensor mask = attentionMask.unsqueeze(-1).to_type(hidden.dtype);
+                    Tensor sum = hidden.mul(mask).sum(1);
+                    Tensor count = mask.sum(1).clamp_min(tiny);
+                    return sum.div(count).MoveToOuterDisposeScope();
+                }
+        }
+    }
 
     /// <summary>Builds the model <paramref name="config"/> describes, with random weights.</summary>
     /// <param name="config">The model configuration.</param>

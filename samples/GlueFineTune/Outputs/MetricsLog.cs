@@ -50,6 +50,9 @@ internal sealed record MetricsLog
     /// <summary>The variant's command-line name.</summary>
     public required string Variant { get; init; }
 
+    /// <summary>The method's command-line name (vectorfit, svft, full).</summary>
+    public string Method { get; init; } = "vectorfit";
+
     /// <summary>The checkpoint folder.</summary>
     public required string Model { get; init; }
 

@@ -33,8 +33,9 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
         AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);
         AtomicText.Write(outputs.StrengthMatrix, matrix.ToMatrixCsv());
         AtomicText.Write(outputs.StrengthVectors, matrix.ToVectorsCsv());
-        string title = $"AVF training strength — {session.Options.Task.Name}, {VariantNames.Display(session.Options.Variant)}";
-        AtomicText.Write(outputs.HeatMap, HeatMapSvg.Render(matrix, title));
+        string title = $"AVF training strength — {session.Options.Task.Name}, {session.Options.MethodDisplay}";
+        MetricsLog? log = File.Exists(outputs.Metrics) ? MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)) : null;
+        AtomicText.Write(outputs.HeatMap, HeatMapSvg.Render(matrix, title, log?.Epochs, log?.MainMetric));
         return outputs;
     }
 
@@ -46,6 +47,6 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
         yield return $"  metrics per epoch  {Metrics}";
         yield return $"  AVF strength (CSV) {StrengthMatrix}";
         yield return $"  per vector (CSV)   {StrengthVectors}";
-        yield return $"  heat map (SVG)     {HeatMap}";
+        yield return $"  heat map (SVG)     {HeatMap} (AVF strength per vector type × layer, with loss and dev metric per epoch)";
     }
 }

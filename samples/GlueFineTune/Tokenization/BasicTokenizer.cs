@@ -39,7 +39,7 @@ internal sealed class BasicTokenizer
             string token = word;
             if (_lowerCase)
             {
-                token = token.ToLowerInvariant();
+                token = LowerCase(token);
             }
 
             if (_stripAccents)
@@ -51,6 +51,21 @@ internal sealed class BasicTokenizer
         }
 
         return output;
+    }
+
+    /// <summary>
+    /// Lower-cases as Python's <c>str.lower</c> and Rust's <c>char::to_lowercase</c> do: the invariant simple mapping,
+    /// plus Unicode's one unconditional multi-character mapping, U+0130 (İ) → "i" + U+0307 (combining dot above),
+    /// which .NET's invariant culture leaves unchanged (so "İstanbul" would become [UNK]; with accent stripping
+    /// Hugging Face gives "istanbul").
+    /// </summary>
+    /// <param name="text">A word.</param>
+    /// <returns>The lower-cased word.</returns>
+    public static string LowerCase(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string lower = text.ToLowerInvariant();
+        return lower.Contains('\u0130', StringComparison.Ordinal) ? lower.Replace("\u0130", "i\u0307", StringComparison.Ordinal) : lower;
     }
 
     /// <summary>Whether BERT treats <paramref name="rune"/> as punctuation (ASCII symbols count too).</summary>

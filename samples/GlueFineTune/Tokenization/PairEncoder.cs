@@ -87,6 +87,12 @@ internal static class PairEncoder
     /// segment tokens: while the pair is too long, drop the last token of the longer segment
     /// (of the second segment when both are equally long).
     /// </summary>
+    /// <remarks>
+    /// This is transformers' Python tokenizers' rule (<c>truncate_sequences</c> with <c>longest_first</c>), kept on
+    /// purpose: it is what the GLUE scripts of the papers ran with. Hugging Face's Rust ("fast") tokenizers split
+    /// the cut differently — each segment is first cut to half the budget, and when the budget is odd the odd token
+    /// goes to the other segment — so on 6–9% of truncated pairs one token differs from a fast tokenizer's output.
+    /// </remarks>
     /// <param name="firstLength">Tokens in the first segment.</param>
     /// <param name="secondLength">Tokens in the second segment.</param>
     /// <param name="budget">Tokens available to both segments together.</param>

@@ -27,12 +27,13 @@ internal enum ProtobufWireType
 
 /// <summary>
 /// A minimal forward-only reader of the Protocol Buffers wire format over a byte span: tags, varints,
-/// fixed32/fixed64 and length-delimited fields. Enough to read SentencePiece's <c>ModelProto</c>.
+/// fixed32/fixed64 and length-delimited fields. Enough to read SentencePiece's and ONNX's <c>ModelProto</c>.
 /// </summary>
 internal ref struct ProtobufReader
 {
     private readonly ReadOnlySpan<byte> _data;
     private readonly string _context;
+    private readonly string _fileKind;
     private readonly int _baseOffset;
     private int _position;
 
@@ -40,10 +41,12 @@ internal ref struct ProtobufReader
     /// <param name="data">The serialized message.</param>
     /// <param name="context">What is being read (file and message), for error messages.</param>
     /// <param name="baseOffset">Offset of <paramref name="data"/> inside the file, for error messages.</param>
-    public ProtobufReader(ReadOnlySpan<byte> data, string context, int baseOffset = 0)
+    /// <param name="fileKind">What the file should be, for error messages (e.g. "a SentencePiece model").</param>
+    public ProtobufReader(ReadOnlySpan<byte> data, string context, int baseOffset = 0, string fileKind = "a SentencePiece model")
     {
         _data = data;
         _context = context;
+        _fileKind = fileKind;
         _baseOffset = baseOffset;
         _position = 0;
     }
@@ -136,7 +139,7 @@ internal ref struct ProtobufReader
     {
         ReadOnlySpan<byte> bytes = ReadLengthDelimited();
         int contentOffset = FileOffset - bytes.Length;
-        return new ProtobufReader(bytes, $"{_context} > {context}", contentOffset);
+        return new ProtobufReader(bytes, $"{_context} > {context}", contentOffset, _fileKind);
     }
 
     /// <summary>Reads a length-delimited UTF-8 string.</summary>
@@ -191,5 +194,5 @@ internal ref struct ProtobufReader
     }
 
     private readonly InvalidDataException Error(string detail) =>
-        new($"{_context}: malformed protobuf, {detail}. The file is truncated or not a SentencePiece model; re-download it.");
+        new($"{_context}: malformed protobuf, {detail}. The file is truncated or not {_fileKind}; re-download it.");
 }

@@ -5,8 +5,8 @@ namespace GlueFineTune.Tokenization;
 
 /// <summary>
 /// SentencePiece text normalization: Unicode NFKC (for the <c>nfkc</c> and <c>nmt_nfkc</c> rules; the
-/// <c>_cf</c> variants also lower-case), the <c>nmt</c> clean-up (whitespace controls become spaces, other
-/// control characters are dropped), trimming and collapsing of spaces, the dummy prefix space, and
+/// <c>_cf</c> variants also lower-case), the <c>nmt</c> clean-up (sentencepiece's list of whitespace-like code
+/// points become spaces; control characters stay, as in sentencepiece), trimming and collapsing of spaces, the dummy prefix space, and
 /// escaping of spaces as U+2581 "▁".
 /// </summary>
 /// <remarks>
@@ -38,6 +38,17 @@ internal sealed class SentencePieceNormalizer
         _nmt = name.StartsWith("nmt", StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>
+    /// The code points nmt_nfkc maps to a space on top of NFKC (sentencepiece's <c>Builder::BuildNmtNFKCMap</c>): tab,
+    /// line feed, form feed, carriage return, U+1680, U+200B, U+200E, U+200F, U+2028, U+2029, U+2581, U+FEFF and
+    /// U+FFFD. Every other character NFKC leaves alone stays, control characters included (C0 and C1, e.g. the
+    /// U+0085 and U+0093 of garbled Windows-1252 text), as sentencepiece keeps them.
+    /// </summary>
+    /// <param name="codePoint">A code point after NFKC.</param>
+    /// <returns>Whether nmt_nfkc turns it into a space.</returns>
+    public static bool IsNmtWhitespace(int codePoint) => codePoint is 0x9 or 0xA or 0xC or 0xD or 0x1680 or 0x200B or 0x200E or 0x200F
+        or 0x2028 or 0x2029 or 0x2581 or 0xFEFF or 0xFFFD;
+
     /// <summary>Normalizes <paramref name="text"/> into the string the unigram model segments.</summary>
     /// <param name="text">Raw text.</param>
     /// <returns>The normalized text; empty when <paramref name="text"/> holds only whitespace.</returns>
@@ -55,16 +66,9 @@ internal sealed class SentencePieceNormalizer
         foreach (Rune rune in unified.EnumerateRunes())
         {
             Rune current = rune;
-            if (_nmt)
+            if (_nmt && IsNmtWhitespace(rune.Value))
             {
-                if (Rune.IsWhiteSpace(rune))
-                {
-                    current = new Rune(' ');
-                }
-                else if (Rune.GetUnicodeCategory(rune) == UnicodeCategory.Control)
-                {
-                    continue;
-                }
+                current = new Rune(' ');
             }
 
             bool isSpace = current.Value == ' ';

@@ -23,10 +23,15 @@ internal sealed class UnigramSegmenter
     // Every matchable piece maps to its id and every proper prefix of one to -1, so the search from a
     // position stops as soon as no piece can continue.
     private readonly Dictionary<string, int> _matchable = new(StringComparer.Ordinal);
+    // sentencepiece's Model::EncodeOptimized arithmetic, which decides between (nearly) equal segmentations: a path
+    // score is stored as float; a piece's candidate is the double sum of the piece's score (a double: the ternary
+    // with the user-defined "- 0.1" makes it one) and the stored float, compared in double with the stored float at
+    // the end position and then rounded to float; the unknown candidate is a float sum. The first candidate found
+    // (earliest start) wins a tie.
     private readonly double[] _scores;
     private readonly int _maxPieceLength;
     private readonly int _unkId;
-    private readonly double _unkScore;
+    private readonly float _unkScore;
     private readonly int[]? _byteIds;
 
     /// <summary>Creates a segmenter over a vocabulary.</summary>
@@ -38,8 +43,8 @@ internal sealed class UnigramSegmenter
         ArgumentNullException.ThrowIfNull(pieces);
         _unkId = unkId;
         _scores = new double[pieces.Count];
-        double minScore = double.MaxValue;
-        double maxScore = 1.1754943508222875e-38; // SentencePiece starts its maximum at FLT_MIN.
+        float minScore = float.MaxValue;
+        float maxScore = 1.17549435e-38f; // SentencePiece starts its maximum at FLT_MIN.
         var byteIds = new int[256];
         int bytesFound = 0;
         for (int id = 0; id < pieces.Count; id++)
@@ -66,13 +71,14 @@ internal sealed class UnigramSegmenter
         for (int id = 0; id < pieces.Count; id++)
         {
             SentencePieceEntry entry = pieces[id];
-            // A user-defined symbol must always win over the pieces it overlaps.
+            // A user-defined symbol must always win over the pieces it overlaps: sentencepiece scores it
+            // (UTF-8 length × max score, in float) − 0.1, in double.
             _scores[id] = entry.Type == SentencePieceType.UserDefined
-                ? (entry.Piece.Length * maxScore) - 0.1
+                ? (double)(Encoding.UTF8.GetByteCount(entry.Piece) * maxScore) - 0.1
                 : entry.Score;
         }
 
-        _unkScore = (minScore == double.MaxValue ? 0.0 : minScore) - UnknownPenalty;
+        _unkScore = (minScore == float.MaxValue ? 0f : minScore) - (float)UnknownPenalty;
         _byteIds = byteFallback && bytesFound == 256 ? byteIds : null;
     }
 
@@ -83,10 +89,10 @@ internal sealed class UnigramSegmenter
     {
         ArgumentNullException.ThrowIfNull(text);
         int n = text.Length;
-        var best = new double[n + 1];
+        var best = new float[n + 1];
         var fromStart = new int[n + 1];
         var fromId = new int[n + 1];
-        Array.Fill(best, double.NegativeInfinity);
+        Array.Fill(best, float.NegativeInfinity);
         Array.Fill(fromStart, -1);
         best[0] = 0;
         var lookup = _matchable.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -115,14 +121,28 @@ internal sealed class UnigramSegmenter
 
                 if (id >= 0)
                 {
-                    Relax(start, end, id, _scores[id], best, fromStart, fromId);
+                    double candidate = best[start] + _scores[id];
+                    if (fromStart[end] < 0 || candidate > best[end])
+                    {
+                        best[end] = (float)candidate;
+                        fromStart[end] = start;
+                        fromId[end] = id;
+                    }
+
                     coveredByPiece |= length == charLength;
                 }
             }
 
             if (!coveredByPiece)
             {
-                Relax(start, start + charLength, _unkId, _unkScore, best, fromStart, fromId);
+                int end = start + charLength;
+                float candidate = best[start] + _unkScore;
+                if (fromStart[end] < 0 || candidate > best[end])
+                {
+                    best[end] = candidate;
+                    fromStart[end] = start;
+                    fromId[end] = _unkId;
+                }
             }
         }
 
@@ -163,17 +183,6 @@ internal sealed class UnigramSegmenter
     private static bool SplitsSurrogatePair(string text, int position) =>
         position > 0 && position < text.Length
         && char.IsHighSurrogate(text[position - 1]) && char.IsLowSurrogate(text[position]);
-
-    private static void Relax(int start, int end, int id, double score, double[] best, int[] fromStart, int[] fromId)
-    {
-        double candidate = best[start] + score;
-        if (fromStart[end] < 0 || candidate > best[end])
-        {
-            best[end] = candidate;
-            fromStart[end] = start;
-            fromId[end] = id;
-        }
-    }
 
     private List<UnigramToken> SpellUnknownAsBytes(string text, List<UnigramToken> tokens, int[] byteIds)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using GlueFineTune.Metrics;
+using GlueFineTune.Models;
 using GlueFineTune.Outputs;
 using static TorchSharp.torch;
 
@@ -264,13 +265,18 @@ internal sealed class GlueTrainer
         var avf = session.Avf.Options;
         if (!avf.Enabled)
         {
-            log.WriteLine("AVF: off for this variant (training strength is still tracked for the heat map)");
+            log.WriteLine(session.Options.Method == FineTuningMethod.VectorFit
+                ? "AVF: off for this variant (training strength is still tracked for the heat map)"
+                : $"AVF: does not apply to --method {MethodNames.Name(session.Options.Method)}");
             return;
         }
 
         long lastStep = avf.LastAvfStep ?? 0;
         int reached = lastStep <= total ? avf.AvfSteps : (int)Math.Max(0, ((total - avf.InitialStep) / avf.Interval) + 1);
-        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}"
+        string epochs = session.Options.AvfStartEpoch is { } start
+            ? string.Create(CultureInfo.InvariantCulture, $" (from epoch {start:0.###} every {session.Options.AvfEveryEpochs ?? 1:0.###} epochs)")
+            : string.Empty;
+        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}{epochs}"
             + (reached < avf.AvfSteps ? $" — warning: only {reached} of the {avf.AvfSteps} AVF steps fall within the {total} training steps" : string.Empty));
     }
 
@@ -279,13 +285,14 @@ internal sealed class GlueTrainer
         TrainingOptions o = session.Options;
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};variant={VariantNames.Name(o.Variant)};epochs={o.Epochs};batch={o.BatchSize};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
+            $"task={o.Task.Name};model={Path.GetFullPath(o.ModelDirectory)};method={MethodNames.Name(o.Method)}/{o.SvftPattern};variant={VariantNames.Name(o.Variant)};pooling={PoolingNames.Name(o.Pooling)};epochs={o.Epochs};batch={o.BatchSize};schedule={o.Schedule};maxlen={o.MaxLength};seed={o.Seed};train={session.Train.Count};avf={session.Avf.Options.InitialStep}/{session.Avf.Options.Interval}/{session.Avf.Options.AvfSteps}/{session.Avf.Options.K};maxsteps={o.MaxSteps}");
     }
 
     private MetricsLog NewLog() => new()
     {
         Task = session.Options.Task.Name,
         Variant = VariantNames.Name(session.Options.Variant),
+        Method = MethodNames.Name(session.Options.Method),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),
         AdapterParameters = session.Surgery.AdapterParameters,

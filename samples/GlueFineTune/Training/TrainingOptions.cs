@@ -1,5 +1,6 @@
 using System.Globalization;
 using GlueFineTune.Data;
+using GlueFineTune.Models;
 using VectorFit;
 
 namespace GlueFineTune.Training;
@@ -29,8 +30,40 @@ internal sealed record TrainingOptions
     /// <summary>Where the adapter, metrics, AVF report and the resumable checkpoint go.</summary>
     public required string OutputDirectory { get; init; }
 
+    /// <summary>The user's own data (<c>--train</c>/<c>--dev</c>), already read; <c>null</c> for GLUE and the demo.</summary>
+    public CustomData? CustomData { get; init; }
+
+    /// <summary>
+    /// <c>--avf-start-epoch</c>: the first AVF step in epochs (with <see cref="AvfEveryEpochs"/>); <c>null</c> to
+    /// use <see cref="Avf"/>'s steps as they are.
+    /// </summary>
+    public double? AvfStartEpoch { get; init; }
+
+    /// <summary><c>--avf-every-epochs</c>: epochs between AVF steps (with <see cref="AvfStartEpoch"/>).</summary>
+    public double? AvfEveryEpochs { get; init; }
+
     /// <summary>The ablation variant (default VectorFit with AVF).</summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
+
+    /// <summary>What trains (<c>--method</c>): VectorFit (default), SVFT or every weight.</summary>
+    public FineTuningMethod Method { get; init; } = FineTuningMethod.VectorFit;
+
+    /// <summary>SVFT's pattern of trained M entries (<c>--svft-pattern</c>; default banded with 2 off-diagonals).</summary>
+    public SvftPattern SvftPattern { get; init; } = SvftPattern.Banded(2);
+
+    /// <summary>Whether AVF runs: the VectorFit method with the VectorFit variant.</summary>
+    public bool UsesAvf => Method == FineTuningMethod.VectorFit && Variant.UsesAvf();
+
+    /// <summary>The method and its variant or pattern, for the log.</summary>
+    public string MethodDisplay => Method switch
+    {
+        FineTuningMethod.VectorFit => VariantNames.Display(Variant),
+        FineTuningMethod.Svft => $"SVFT (M on pattern {SvftPattern} and b of q,k,v,o,f1,f2; σ frozen, no AVF)",
+        _ => "full fine-tuning (every weight of the encoder and the head)",
+    };
+
+    /// <summary>How the hidden states are pooled for the head (<c>--pooling</c>).</summary>
+    public Pooling Pooling { get; init; } = Pooling.Pooler;
 
     /// <summary>Training epochs.</summary>
     public required int Epochs { get; init; }
@@ -79,6 +112,7 @@ internal sealed record TrainingOptions
         Require(MaxLength >= 4, $"--max-length must be at least 4 (room for [CLS] a [SEP] b [SEP]), got {MaxLength}.");
         Require(MaxSteps is null or >= 1, $"--max-steps must be at least 1, got {MaxSteps}.");
         Require(Enum.IsDefined(Variant), $"variant {(int)Variant} is not defined.");
+        Require(AvfEveryEpochs is null || AvfStartEpoch is not null, "--avf-every-epochs needs --avf-start-epoch (the epoch of the first AVF step).");
         try
         {
             Avf.Validate();
@@ -89,11 +123,39 @@ internal sealed record TrainingOptions
         }
     }
 
+    /// <summary>
+    /// The AVF schedule in steps: <see cref="Avf"/>, or, with <see cref="AvfStartEpoch"/> and
+    /// <see cref="AvfEveryEpochs"/>, those epochs turned into steps (<c>n_f</c> capped to the AVF steps that fit).
+    /// </summary>
+    /// <param name="stepsPerEpoch">Optimizer steps per epoch.</param>
+    /// <param name="totalSteps">Steps in the run.</param>
+    /// <returns>The schedule.</returns>
+    /// <exception cref="ArgumentException">The epochs put the first AVF step after the end of training.</exception>
+    public AvfOptions AvfSchedule(long stepsPerEpoch, long totalSteps)
+    {
+        if (AvfStartEpoch is not { } start || !Avf.Enabled)
+        {
+            return Avf;
+        }
+
+        double every = AvfEveryEpochs ?? 1;
+        double totalEpochs = totalSteps / (double)stepsPerEpoch;
+        try
+        {
+            AvfOptions fitting = AvfOptions.FromEpochs(stepsPerEpoch, totalEpochs, avfSteps: null, initialEpochs: start, intervalEpochs: every, k: Avf.K, beta: Avf.Beta);
+            return fitting with { AvfSteps = Math.Min(fitting.AvfSteps, Avf.AvfSteps) };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--avf-start-epoch {start} is at or past the end of training ({totalEpochs:0.##} epochs of {stepsPerEpoch} steps); lower it or train longer."), e);
+        }
+    }
+
     /// <summary>A one-line description of the run's settings.</summary>
     /// <returns>The line.</returns>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"task {Task.Name}, variant {VariantNames.Display(Variant)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
 
     private static void Require(bool condition, string message)
     {

@@ -93,15 +93,21 @@ internal sealed class TrainingSession : IDisposable
             log.WriteLine($"data: {train.Count} train / {dev.Count} dev examples, max length {options.MaxLength}" +
                 (train.TruncatedCount + dev.TruncatedCount > 0 ? $" ({train.TruncatedCount + dev.TruncatedCount} truncated)" : string.Empty));
 
-            var head = model.HeadPrefixes.Concat(load.InitialisedPrefixes).Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
-            SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
-            log.WriteLine($"VectorFit surgery: {surgery.Layers.Count} adapted layers, variant {VariantNames.Display(options.Variant)}; "
+            model.Pooling = options.Pooling;
+            var head = model.TrainedHeadPrefixes
+                .Concat(load.InitialisedPrefixes.Where(p => options.Pooling == Pooling.Pooler || p != model.PoolerPrefix))
+                .Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
+            log.WriteLine(DescribePooling(model, load, head));
+            SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options, head));
+            log.WriteLine($"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
                 + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
             log.WriteLine(surgery.ToString());
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
             var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
-            AvfOptions schedule = options.Variant.UsesAvf() ? options.Avf : AvfOptions.None;
+            long stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+            long totalSteps = Math.Min(stepsPerEpoch * options.Epochs, options.MaxSteps ?? long.MaxValue);
+            AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;
             AvfScheduler avf = AvfScheduler.FromModel(model, schedule);
             model.train();
             return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf);
@@ -124,6 +130,46 @@ internal sealed class TrainingSession : IDisposable
         Variant = variant,
         ModulesToSave = headModules,
     };
+
+    /// <summary>The log line saying how the model pools and what trains with the head.</summary>
+    /// <param name="model">The model (its <see cref="SequenceClassifier.Pooling"/> set).</param>
+    /// <param name="load">What loading the checkpoint did.</param>
+    /// <param name="head">The modules trained fully.</param>
+    /// <returns>The line.</returns>
+    internal static string DescribePooling(SequenceClassifier model, LoadReport load, IReadOnlyList<string> head)
+    {
+        bool pretrainedPooler = !load.InitialisedPrefixes.Contains(model.PoolerPrefix);
+        string pooler = model.PoolerPrefix.TrimEnd('.');
+        string note = model.Pooling == Pooling.Pooler
+            ? (pretrainedPooler ? $"; {pooler} starts from the checkpoint and trains" : $"; {pooler} is new (not in the checkpoint) and trains")
+            : $"; {pooler} is not used";
+        return $"pooling: {PoolingNames.Describe(model.Pooling)}; trained fully with the head: {string.Join(", ", head)}{note}";
+    }
+
+    /// <summary>
+    /// The surgery of a run's method: VectorFit's or SVFT's on the architecture's q/k/v/o/f1/f2, or, for full
+    /// fine-tuning, none (every module of the encoder and the head trained fully, saved whole).
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="options">The run's options (method, variant, SVFT pattern).</param>
+    /// <param name="headModules">Module names trained fully with the head.</param>
+    /// <returns>The surgery config.</returns>
+    public static VectorFitConfig SurgeryConfig(SequenceClassifier model, TrainingOptions options, IReadOnlyList<string> headModules)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Method switch
+        {
+            FineTuningMethod.Svft => SurgeryConfig(model, options.Variant, headModules) with { Method = AdaptationMethod.Svft, SvftPattern = options.SvftPattern },
+            FineTuningMethod.Full => new VectorFitConfig
+            {
+                TargetPredicate = static (_, _) => false,
+                AllowUnmatchedTargets = true,
+                ModulesToSave = [model.BaseModelPrefix, .. headModules.Where(h => !h.StartsWith(model.BaseModelPrefix + ".", StringComparison.Ordinal))],
+            },
+            _ => SurgeryConfig(model, options.Variant, headModules),
+        };
+    }
 
     /// <inheritdoc />
     public void Dispose()

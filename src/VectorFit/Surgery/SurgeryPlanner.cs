@@ -72,7 +72,9 @@ internal static class SurgeryPlanner
             layers.Add(new PlannedLayer(name, linear, role, options, slots));
         }
 
-        if (layers.Count == 0)
+        // With AllowUnmatchedTargets and ModulesToSave, selecting no layer is allowed: only those modules train
+        // (e.g. full fine-tuning as a baseline, with the encoder and the head as modules to save).
+        if (layers.Count == 0 && !(skipped.Count == 0 && config.AllowUnmatchedTargets && config.ModulesToSave.Count > 0))
         {
             throw new ArgumentException(
                 skipped.Count == 0

@@ -72,7 +72,11 @@ public sealed record VectorFitConfig
     /// </summary>
     public bool AddBias { get; init; }
 
-    /// <summary>Accept selectors that match no layer, listing them in <see cref="SurgeryReport.UnmatchedTargets"/> instead of throwing (default <c>false</c>).</summary>
+    /// <summary>
+    /// Accept selectors that match no layer, listing them in <see cref="SurgeryReport.UnmatchedTargets"/> instead of throwing
+    /// (default <c>false</c>). With <see cref="ModulesToSave"/> set, a config that then selects no layer at all is accepted too:
+    /// only the modules to save train (e.g. full fine-tuning of an encoder and its head, as a baseline).
+    /// </summary>
     public bool AllowUnmatchedTargets { get; init; }
 
     /// <summary>Whether any selector is set.</summary>

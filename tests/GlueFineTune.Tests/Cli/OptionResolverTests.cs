@@ -83,7 +83,11 @@ public sealed class OptionResolverTests
     {
         var dir = new TempDirectory();
         dir.Write("glue/SST-2/train.tsv", "sentence\tlabel\na good film\t1\n");
-        Directory.CreateDirectory(Path.Combine(dir.Path, "model"));
+        foreach (string file in new[] { "config.json", "model.safetensors", "vocab.txt" })
+        {
+            dir.Write(Path.Combine("model", file), "not read: the resolver only checks that the checkpoint's files are there");
+        }
+
         return dir;
     }
 

@@ -44,7 +44,12 @@ public sealed class ProgramProcessTests
         string devName = task == "MNLI" ? "dev_matched.tsv" : "dev.tsv";
         temp.Write($"glue/{folder}/train.tsv", file == "train.tsv" ? content : good);
         temp.Write($"glue/{folder}/{devName}", file == "dev.tsv" ? content : good);
-        Directory.CreateDirectory(Path.Combine(temp.Path, "model"));
+        // A real (tiny) checkpoint: the sample checks the model folder before it reads any data.
+        using (var checkpoint = TinyCheckpoint.Model(TinyCheckpoint.Bert(), numLabels: task switch { "MNLI" => 3, "STS-B" => 1, _ => 2 }))
+        {
+            TinyCheckpoint.Write(Path.Combine(temp.Path, "model"), checkpoint);
+        }
+
         string badFile = Path.Combine(temp.Path, "glue", folder, file == "dev.tsv" ? devName : file);
 
         var (code, stderr) = RunSample(

@@ -39,7 +39,7 @@ public sealed class DemoRunnerTests : IDisposable
         metrics.Epochs[^1].FrozenVectors.Should().HaveCount(3, "AVF froze k = 3 vectors");
         AdapterInfo info = VectorFitAdapter.ReadInfo(outputs.Adapter);
         info.Variant.Should().Be(VectorFitVariant.VectorFit);
-        info.ModulesToSave.Should().Equal("classifier");
+        info.ModulesToSave.Should().Equal(["bert.pooler", "classifier"], "the default pooling, pooler, trains the toy checkpoint's pre-trained pooler with the head");
         info.Avf!.K.Should().Be(3);
         File.ReadAllLines(outputs.StrengthMatrix).Should().HaveCount(13, "a header and 12 vector types");
         File.ReadAllText(outputs.StrengthMatrix).Should().StartWith("vector,layer_0,layer_1\nsigma_q,");

@@ -151,6 +151,28 @@ public sealed class SentencePieceTokenizerTests
     }
 
     [Fact]
+    public void Near_ties_are_decided_with_sentencepieces_float_path_scores()
+    {
+        // sentencepiece's EncodeOptimized stores path scores as float: after "▁", "a", "b" the stored score is
+        // float(−0.1f − 0.2f) = −0.3f = −0.300000011920929, not the double −0.300000004470348. Then "c" (−0.5)
+        // gives −0.800000011920929, which only ties with "abc" (−0.8f, found first, from an earlier start), so
+        // "abc" stays; with double path scores "a b c" (−0.800000004470348) would beat it.
+        var tokenizer = new SpmModelBuilder()
+            .Add("[PAD]", 0, SentencePieceType.Control)
+            .Add("[CLS]", 0, SentencePieceType.Control)
+            .Add("[SEP]", 0, SentencePieceType.Control)
+            .Add("[UNK]", 0, SentencePieceType.Unknown)
+            .Add("\u2581", 0f)
+            .Add("a", -0.1f)
+            .Add("b", -0.2f)
+            .Add("c", -0.5f)
+            .Add("abc", -0.8f)
+            .BuildTokenizer();
+
+        tokenizer.Tokenize("abc").Should().Equal("\u2581", "abc");
+    }
+
+    [Fact]
     public void Special_tokens_are_found_by_their_text_not_their_position()
     {
         var tokenizer = new SpmModelBuilder()

@@ -216,6 +216,23 @@ public sealed class ModelSurgeryTests
     }
 
     [Fact]
+    public void Apply_NoLayerSelected_WithModulesToSaveAndAllowUnmatched_TrainsOnlyThoseModules()
+    {
+        // Full fine-tuning as a baseline: no layer is adapted, the encoder and the head train fully.
+        using var model = new TinyBert(seed: 6);
+        var config = new VectorFitConfig { TargetPredicate = static (_, _) => false, ModulesToSave = new[] { "encoder", "classifier" } };
+
+        FluentActions.Invoking(() => ModelSurgery.Apply(model, config)).Should().Throw<ArgumentException>().WithMessage("*matched no Linear layer*");
+        var report = ModelSurgery.Apply(model, config with { AllowUnmatchedTargets = true });
+
+        report.Layers.Should().BeEmpty();
+        report.ModulesToSave.Should().Equal("encoder", "classifier");
+        var trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
+        trained.Should().NotBeEmpty().And.OnlyContain(n => n.StartsWith("encoder.", StringComparison.Ordinal) || n.StartsWith("classifier.", StringComparison.Ordinal));
+        report.TrainableParameters.Should().Be(report.ModulesToSaveParameters);
+    }
+
+    [Fact]
     public void Apply_WrongPreset_Throws()
     {
         using var model = new TinyBert(seed: 4);

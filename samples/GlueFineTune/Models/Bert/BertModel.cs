@@ -142,8 +142,11 @@ internal sealed class BertForSequenceClassification : SequenceClassifier
     public override IReadOnlyList<string> IgnoredCheckpointPrefixes { get; } = ["cls.", "bert.embeddings.position_ids"];
 
     /// <inheritdoc />
+    public override string PoolerPrefix => "bert.pooler.";
+
+    /// <inheritdoc />
     public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
-        classifier.call(dropout.call(bert.Forward(inputIds, attentionMask, tokenTypeIds)));
+        classifier.call(dropout.call(PoolHidden(bert.Encode(inputIds, attentionMask, tokenTypeIds), attentionMask)));
 
     /// <inheritdoc />
     public override Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>

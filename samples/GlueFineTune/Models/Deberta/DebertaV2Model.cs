@@ -140,7 +140,10 @@ internal sealed class DebertaV2ForSequenceClassification : SequenceClassifier
     }
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> HeadPrefixes { get; } = ["pooler.", "classifier."];
+    public override IReadOnlyList<string> HeadPrefixes { get; } = ["classifier."];
+
+    /// <inheritdoc />
+    public override string PoolerPrefix => "pooler.";
 
     /// <inheritdoc />
     public override IReadOnlyList<string> OptionalPrefixes { get; } = ["pooler.", "classifier."];
@@ -155,7 +158,7 @@ internal sealed class DebertaV2ForSequenceClassification : SequenceClassifier
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
-        classifier.call(dropout.call(pooler.call(deberta.Forward(inputIds, attentionMask, tokenTypeIds))));
+        classifier.call(dropout.call(PoolHidden(deberta.Forward(inputIds, attentionMask, tokenTypeIds), attentionMask)));
 
     /// <inheritdoc />
     public override Tensor Encode(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds) =>
