@@ -88,18 +88,18 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
             throw;
         }
 
-        Rank = svd.Rank;
+        rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;
         _sigma = svd.S;
         using (torch.no_grad())
         {
             FixSigns(_u, _v);
-            var (rows, cols) = SvftPatternIndices.Build(options.Pattern, Rank, _u, _v);
+            var (rows, cols) = SvftPatternIndices.Build(options.Pattern, rank, _u, _v);
             _rows = torch.tensor(rows, dtype: ScalarType.Int64, device: _u.device).DetachFromDisposeScope();
             _cols = torch.tensor(cols, dtype: ScalarType.Int64, device: _u.device).DetachFromDisposeScope();
             _diagonals = options.Pattern.Kind is SvftPatternKind.Plain or SvftPatternKind.Banded
-                ? SvftPatternIndices.Band(Rank, options.Pattern.OffDiagonals)
+                ? SvftPatternIndices.Band(rank, options.Pattern.OffDiagonals)
                 : null;
             _values = NewParameter(torch.zeros(rows.LongLength, dtype: _u.dtype, device: _u.device), options.TrainValues);
             if (linear.bias is { } existingBias)
@@ -155,7 +155,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     public long out_features { get; }
 
     /// <summary><c>r = min(in_features, out_features)</c>: <c>M</c> is <c>r × r</c>.</summary>
-    public long Rank { get; }
+    public long rank { get; }
 
     /// <summary>The number of entries of <c>M</c> that can train, <c>nnz</c>: <c>r·(2d+1) − d·(d+1)</c> (method §5).</summary>
     public long ValueCount => _values.shape[0];
@@ -264,7 +264,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            var zeros = torch.zeros(Rank, dtype: ScalarType.Float64, device: _u.device);
+            var zeros = torch.zeros(rank, dtype: ScalarType.Float64, device: _u.device);
             return Compose64(zeros).to(_u.dtype).clone().MoveToOuterDisposeScope();
         }
     }
@@ -272,9 +272,9 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <summary>The cheaper evaluation for <paramref name="tokens"/> input rows (method §1 cost note, with the pattern's terms).</summary>
     internal ForwardPath ChoosePath(long tokens)
     {
-        var sparse = ValueCount + Rank;
-        var materialized = (out_features * ((in_features * Rank) + sparse)) + (tokens * in_features * out_features);
-        var factored = tokens * ((Rank * (in_features + out_features)) + sparse);
+        var sparse = ValueCount + rank;
+        var materialized = (out_features * ((in_features * rank) + sparse)) + (tokens * in_features * out_features);
+        var factored = tokens * ((rank * (in_features + out_features)) + sparse);
         return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
     }
 

@@ -22,7 +22,7 @@ public sealed class AvfSchedulerFitTests
         stderr.Should().Be($"warning: {avf.ScheduleWarning}{Environment.NewLine}", "it is said once, when the scheduler is built");
         avf.TotalSteps.Should().Be(40);
 
-        var (_, during) = CaptureStandardError(() => Enumerable.Range(0, 40).Select(_ => avf.Step()).ToList());
+        var (_, during) = CaptureStandardError(() => Enumerable.Range(0, 40).Select(_ => avf.step()).ToList());
         during.Should().BeEmpty("stepping does not repeat it");
     }
 

@@ -45,7 +45,7 @@ public sealed class EndToEndTests : IDisposable
             var loss = nn.functional.cross_entropy(model.forward(tokens), labels);
             loss.backward();
             optimizer.step();
-            avf.Step();
+            avf.step();
             losses.Add(loss.item<double>());
         }
 

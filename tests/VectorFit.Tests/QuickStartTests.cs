@@ -50,7 +50,7 @@ public sealed class QuickStartTests : IDisposable
                 optimizer.zero_grad();
                 nn.functional.cross_entropy(model.forward(input), labels).backward();
                 optimizer.step();
-                avf.Step();  // after optimizer.step(), every step
+                avf.step();  // after optimizer.step(), every step
             }
         }
 

@@ -325,7 +325,7 @@ public sealed class SvftLinearTests
     /// <summary>The dense r × r matrix M, built on the host from the layer's rows, columns and values.</summary>
     internal static Tensor DenseM(SvftLinear layer)
     {
-        var r = layer.Rank;
+        var r = layer.rank;
         var rows = layer.svft_rows.data<long>().ToArray();
         var cols = layer.svft_cols.data<long>().ToArray();
         var values = Values(layer.svft_values);

@@ -147,7 +147,7 @@ public sealed class TrainingRun : IDisposable
         var loss = nn.functional.cross_entropy(Model.forward(input), labels);
         loss.backward();
         Optimizer.step();
-        Avf?.Step();
+        Avf?.step();
     }
 
     /// <summary>Values the optimizer trains, and their bytes with gradients and AdamW's two moments.</summary>

@@ -109,7 +109,7 @@ internal sealed class GlueTrainer
                 int[] indices = order![start..Math.Min(start + options.BatchSize, order.Length)];
                 double loss = TrainStep(indices, lr, next);
                 step = next;
-                session.Avf.Step();
+                session.Avf.step();
                 lossSum += loss;
                 lossCount++;
                 smoothed = double.IsNaN(smoothed) ? loss : (0.9 * smoothed) + (0.1 * loss);

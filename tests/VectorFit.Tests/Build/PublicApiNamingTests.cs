@@ -22,12 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["AvfScheduler.Step"] = "guide D1: step()",
-        ["AvfScheduler.GetState"] = "guide D2: state_dict()",
-        ["AvfScheduler.LoadState"] = "guide D2: load_state_dict(AvfState)",
-        ["VectorFitLinear.Rank"] = "guide D3: rank",
-        ["VectorFitLinear.InitialSigma"] = "guide D3: initial_sigma",
-        ["SvftLinear.Rank"] = "guide D3: rank",
         ["SvftLinear.sigma"] = "guide D4: frozen_sigma",
         ["ModelSurgery.FindVectorFitLayers"] = "guide D5, D7: FindLayers<VectorFitLinear>, (name, layer)",
         ["ModelSurgery.FindSvftLayers"] = "guide D5, D7: FindLayers<SvftLinear>, (name, layer)",

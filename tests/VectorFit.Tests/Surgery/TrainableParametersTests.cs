@@ -66,7 +66,7 @@ public sealed class TrainableParametersTests
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 1, K = 3 });
         var all = report.GetTrainableParameters().Count;
 
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
 
         avf.FrozenSet.Should().HaveCount(3);
         report.GetTrainableParameters().Should().HaveCount(all);
