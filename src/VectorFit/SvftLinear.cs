@@ -12,7 +12,7 @@ namespace VectorFit;
 /// </summary>
 /// <remarks>
 /// Method §5. Registered components (the state_dict keys): the parameters <c>svft_values</c> <c>(nnz)</c>, the trainable
-/// entries of <c>M</c>, and <c>bias</c> <c>(out_features)</c> when present; the persistent buffers <c>sigma</c> <c>(r)</c>,
+/// entries of <c>M</c>, and <c>bias</c> <c>(out_features)</c> when present; the persistent buffers <c>frozen_sigma</c> <c>(r)</c>,
 /// <c>U</c> <c>(out_features, r)</c>, <c>V</c> <c>(in_features, r)</c>, and <c>svft_rows</c>, <c>svft_cols</c> <c>(nnz)</c>, int64,
 /// the positions of the values in <c>M</c>. No dense <c>r × r</c> matrix is stored or built per step.
 /// The SVD is taken in float64 and its sign ambiguity is removed (each column of <c>U</c> has its largest-magnitude
@@ -24,7 +24,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     private const string ValuesName = "svft_values";
     private const string RowsName = "svft_rows";
     private const string ColsName = "svft_cols";
-    private const string SigmaName = "sigma";
+    private const string SigmaName = "frozen_sigma";
     private const string BiasName = "bias";
     private const string UName = "U";
     private const string VName = "V";
@@ -136,8 +136,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <summary>Column of each value in <c>M</c>, <c>(nnz)</c> int64; persistent buffer <c>svft_cols</c>. Owned by the layer: do not modify.</summary>
     public Tensor svft_cols => _cols;
 
-    /// <summary>The frozen singular values σ, <c>(r)</c>, descending; persistent buffer <c>sigma</c>. Owned by the layer.</summary>
-    public Tensor sigma => _sigma;
+    /// <summary>The frozen singular values σ, <c>(r)</c>, descending; persistent buffer <c>frozen_sigma</c>. Owned by the layer.</summary>
+    public Tensor frozen_sigma => _sigma;
 
     /// <summary>The bias <c>(out_features)</c>, or <c>null</c> when the original had none and no bias was added; state_dict key <c>bias</c>.</summary>
     public Parameter? bias => _bias;

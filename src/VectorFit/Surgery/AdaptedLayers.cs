@@ -90,7 +90,7 @@ internal static class AdaptedLayers
     public static (Tensor U, Tensor V, Tensor? FrozenSigma) Factors(nn.Module layer) => layer switch
     {
         VectorFitLinear vectorFit => (vectorFit.U, vectorFit.V, null),
-        SvftLinear svft => (svft.U, svft.V, svft.sigma),
+        SvftLinear svft => (svft.U, svft.V, svft.frozen_sigma),
         _ => throw new ArgumentException($"{layer.GetType().Name} is not an adapted layer.", nameof(layer)),
     };
 

@@ -22,7 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["SvftLinear.sigma"] = "guide D4: frozen_sigma",
         ["ModelSurgery.FindVectorFitLayers"] = "guide D5, D7: FindLayers<VectorFitLinear>, (name, layer)",
         ["ModelSurgery.FindSvftLayers"] = "guide D5, D7: FindLayers<SvftLinear>, (name, layer)",
         ["TargetPreset.FromName"] = "guide D6: Get(name) throws, TryGet(name, out preset)",
