@@ -79,7 +79,7 @@ public sealed class EndToEndTests : IDisposable
 
         // Merge back to plain Linear layers for inference.
         ModelSurgery.MergeAndUnload(fresh).Should().HaveCount(12);
-        ModelSurgery.FindVectorFitLayers(fresh).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(fresh).Should().BeEmpty();
         using var mergedLogits = fresh.forward(tokens);
         MaxAbsDiff(mergedLogits, trainedLogits).Should().BeLessThan(1e-10);
     }

@@ -64,7 +64,7 @@ public sealed class QuickStartTests : IDisposable
         avf.ScheduleWarning.Should().BeNull();
         avf.AvfStepsTaken.Should().Be(2, "AVF ran at steps 11 and 12");
         avf.FrozenSet.Should().HaveCount(AvfOptions.DefaultK);
-        ModelSurgery.FindVectorFitLayers(fresh).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(fresh).Should().BeEmpty();
         optimizer.Dispose();
         foreach (var (input, labels) in batches)
         {

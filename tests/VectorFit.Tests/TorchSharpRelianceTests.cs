@@ -152,7 +152,7 @@ public sealed class TorchSharpRelianceTests
             ModelSurgery.Apply(model, new VectorFitConfig { TargetPredicate = (_, _) => true });
         }
 
-        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var layers = ModelSurgery.FindLayers<VectorFitLinear>(model);
         layers.Should().HaveCount(2);
         foreach (var (_, layer) in layers)
         {

@@ -133,7 +133,7 @@ public sealed class TrainingRun : IDisposable
         }
 
         var value = Enum.Parse(PathOverride.PropertyType, path);
-        foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(Model))
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(Model))
         {
             PathOverride.SetValue(layer, value);
         }

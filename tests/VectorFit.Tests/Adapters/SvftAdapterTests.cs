@@ -105,7 +105,7 @@ public sealed class SvftAdapterTests : IDisposable
         using var trained = trainedLogits;
         using var fresh = new TinyBert(seed: 1);
         ModelSurgery.Apply(fresh, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig());
-        var query = ModelSurgery.FindSvftLayers(fresh).First().Layer;
+        var query = ModelSurgery.FindLayers<SvftLinear>(fresh).First().layer;
         var drawn = query.svft_cols.data<long>().ToArray();
         Set(query.svft_cols, drawn.Select(c => (double)((c + 1) % 8)).ToArray()); // as if another version had drawn other positions
 

@@ -22,9 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["ModelSurgery.FindVectorFitLayers"] = "guide D5, D7: FindLayers<VectorFitLinear>, (name, layer)",
-        ["ModelSurgery.FindSvftLayers"] = "guide D5, D7: FindLayers<SvftLinear>, (name, layer)",
-        ["TargetPreset.FromName"] = "guide D6: Get(name) throws, TryGet(name, out preset)",
         ["AvfPreset.Avf"] = "guide D8: AvfOptions",
         ["AvfState.Options"] = "guide D8: AvfOptions",
         ["AdapterInfo.Avf"] = "guide D8: AvfOptions",

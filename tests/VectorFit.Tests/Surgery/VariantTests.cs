@@ -35,7 +35,7 @@ public sealed class VariantTests
         report.AdapterParameters.Should().Be(expected.Trained);
         report.TrainableParameters.Should().Be(expected.Trained, "nothing but the vectors trains without ModulesToSave");
         report.UsesAvf.Should().Be(variant == VectorFitVariant.VectorFit);
-        var layers = ModelSurgery.FindVectorFitLayers(model).ToDictionary(l => l.Name, l => l.Layer);
+        var layers = ModelSurgery.FindLayers<VectorFitLinear>(model).ToDictionary(l => l.name, l => l.layer);
         foreach (var info in report.Layers)
         {
             var attention = info.Role.IsAttention();
@@ -76,7 +76,7 @@ public sealed class VariantTests
             var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Llama, AddBias = true });
             report.Layers.Should().OnlyContain(l => l.HasBias && l.TrainBias && l.TrainSigma);
             report.AdapterParameters.Should().Be(3 * (4 + 4));
-            foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(model))
+            foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(model))
             {
                 TestTensors.MaxAbs(layer.bias!).Should().Be(0, "a created bias starts at zero so the model is unchanged");
             }
