@@ -105,7 +105,7 @@ public sealed class AvfScheduler
 
     /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
     /// <param name="model">The adapted model (the root itself counts when it is a VectorFitLinear, with the name "").</param>
-    /// <param name="options">The schedule, e.g. <c>AvfOptions.FromEpochs(stepsPerEpoch, epochs)</c> or a paper preset's <see cref="AvfPreset.Avf"/>.</param>
+    /// <param name="options">The schedule, e.g. <c>AvfOptions.FromEpochs(stepsPerEpoch, epochs)</c> or a paper preset's <see cref="AvfPreset.AvfOptions"/>.</param>
     /// <param name="totalSteps">The optimizer steps the run will take, when known; the scheduler says once when the schedule does not fit in them (see <see cref="ScheduleWarning"/>).</param>
     /// <returns>A scheduler over all VectorFit vectors of the model.</returns>
     /// <exception cref="ArgumentException">
@@ -260,9 +260,9 @@ public sealed class AvfScheduler
     public void load_state_dict(AvfState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if (state.Options != Options)
+        if (state.AvfOptions != Options)
         {
-            throw new ArgumentException($"The state was saved with {state.Options} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));
+            throw new ArgumentException($"The state was saved with {state.AvfOptions} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));
         }
 
         if (state.StepCount < 0 || state.Vectors.Count != _vectors.Count)

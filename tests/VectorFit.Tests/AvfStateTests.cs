@@ -104,7 +104,7 @@ public sealed class AvfStateTests
         var restored = AvfState.FromTensors(tensors, "adapter.avf.");
 
         restored.Should().BeEquivalentTo(state, o => o.ComparingByMembers<AvfState>().ComparingByMembers<AvfVectorState>());
-        restored.Options.Should().Be(Schedule);
+        restored.AvfOptions.Should().Be(Schedule);
         state.Vectors.Should().Contain(v => v.IsFrozen);
         state.Vectors.Should().Contain(v => v.SmoothedStrength > 0);
         tensors.Keys.Should().Contain(["adapter.avf.step", "adapter.avf.schedule", "adapter.avf.beta", "adapter.avf.vector.first.sigma.initial"]);
@@ -120,7 +120,7 @@ public sealed class AvfStateTests
     {
         using var model = Model();
         var avf = AvfScheduler.FromModel(model, Schedule);
-        var state = avf.state_dict() with { StepCount = 3, Options = Schedule with { K = 2 } };
+        var state = avf.state_dict() with { StepCount = 3, AvfOptions = Schedule with { K = 2 } };
 
         var act = () => avf.load_state_dict(state);
 

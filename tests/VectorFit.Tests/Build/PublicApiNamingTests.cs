@@ -22,9 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["AvfPreset.Avf"] = "guide D8: AvfOptions",
-        ["AvfState.Options"] = "guide D8: AvfOptions",
-        ["AdapterInfo.Avf"] = "guide D8: AvfOptions",
         ["SurgeryReport.BaseParameters"] = "guide D9: BaseParameterCount",
         ["SurgeryReport.AllParameters"] = "guide D9: AllParameterCount",
         ["SurgeryReport.TrainableParameters"] = "guide D9: TrainableParameterCount",
