@@ -286,8 +286,8 @@ internal sealed class GlueTrainer
         Variant = VariantNames.Name(session.Options.Variant),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),
-        AdapterParameters = session.Surgery.AdapterParameters,
-        TrainableParameters = session.Surgery.TrainableParameters,
+        AdapterParameters = session.Surgery.AdapterParameterCount,
+        TrainableParameters = session.Surgery.TrainableParameterCount,
         Settings = session.Options.Describe(),
     };
 }

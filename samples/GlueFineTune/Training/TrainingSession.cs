@@ -96,7 +96,7 @@ internal sealed class TrainingSession : IDisposable
             var head = model.HeadPrefixes.Concat(load.InitialisedPrefixes).Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options.Variant, head));
             log.WriteLine($"VectorFit surgery: {surgery.Layers.Count} adapted layers, variant {VariantNames.Display(options.Variant)}; "
-                + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
+                + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
             log.WriteLine(surgery.ToString());
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();

@@ -101,7 +101,7 @@ public sealed record AdapterInfo
             text.Append(", ").AppendJoin(", ", selectors);
         }
 
-        text.Append(CultureInfo.InvariantCulture, $", {Layers.Count} layer(s) ({Layers.Sum(l => l.TrainableParameters):N0} trained values)");
+        text.Append(CultureInfo.InvariantCulture, $", {Layers.Count} layer(s) ({Layers.Sum(l => l.TrainableParameterCount):N0} trained values)");
         if (AddBias)
         {
             text.Append(", added biases");

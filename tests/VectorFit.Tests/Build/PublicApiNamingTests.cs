@@ -22,12 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["SurgeryReport.BaseParameters"] = "guide D9: BaseParameterCount",
-        ["SurgeryReport.AllParameters"] = "guide D9: AllParameterCount",
-        ["SurgeryReport.TrainableParameters"] = "guide D9: TrainableParameterCount",
-        ["SurgeryReport.AdapterParameters"] = "guide D9: AdapterParameterCount",
-        ["SurgeryReport.ModulesToSaveParameters"] = "guide D9: ModulesToSaveParameterCount",
-        ["AdaptedLayerInfo.TrainableParameters"] = "guide D9: TrainableParameterCount",
     };
 
     /// <summary>TorchSharp's names for the concepts the library mirrors: spelled exactly so, and only on types that mirror TorchSharp objects.</summary>

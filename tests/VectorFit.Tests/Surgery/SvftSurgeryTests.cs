@@ -57,13 +57,13 @@ public sealed class SvftSurgeryTests
         // Banded d = 2 at r = 8: 8·5 − 2·3 = 34 values per layer; biases 2·(4·8 + 16 + 8) = 112; head 27.
         const long values = 12 * 34;
         report.Layers.Should().OnlyContain(l => l.Method == AdaptationMethod.Svft && l.SvftValueCount == 34);
-        report.AdapterParameters.Should().Be(values + 112);
-        report.TrainableParameters.Should().Be(values + 112 + 27);
-        report.AllParameters.Should().Be(BaseParameters + values, "the frozen W₀ counts once and σ is a frozen buffer");
+        report.AdapterParameterCount.Should().Be(values + 112);
+        report.TrainableParameterCount.Should().Be(values + 112 + 27);
+        report.AllParameterCount.Should().Be(BaseParameters + values, "the frozen W₀ counts once and σ is a frozen buffer");
         report.UsesAvf.Should().BeFalse();
         report.ToString().Should().Be("trainable params: 547 || all params: 1,875 || trainable%: 29.1733");
         var f1 = report.Layers.Single(l => l.Name == "encoder.layer.1.intermediate.dense");
-        f1.TrainableParameters.Should().Be(34 + 16);
+        f1.TrainableParameterCount.Should().Be(34 + 16);
         f1.ToString().Should().Be("encoder.layer.1.intermediate.dense (FeedForward1) 8->16 r=8 svft Banded(d=2) trains svft_values[34] bias[16]");
         report.Describe().Should().Contain("method: Svft (Banded(d=2)), variant: VectorFit, adapted layers: 12, adapter params: 520");
         foreach (var (name, layer) in ModelSurgery.FindLayers<SvftLinear>(model))
@@ -82,9 +82,9 @@ public sealed class SvftSurgeryTests
         var sigmaAB = ModelSurgery.Apply(attentionAndBias, BandedBert with { Variant = VectorFitVariant.SigmaAttentionAndBias, ModulesToSave = Array.Empty<string>() });
 
         sigmaA.Layers.Should().HaveCount(8);
-        sigmaA.AdapterParameters.Should().Be(8 * 34);
+        sigmaA.AdapterParameterCount.Should().Be(8 * 34);
         ModelSurgery.FindLayers<SvftLinear>(attentionOnly).Should().OnlyContain(l => l.layer.svft_values.requires_grad && !l.layer.bias!.requires_grad);
-        sigmaAB.AdapterParameters.Should().Be((8 * 34) + 112);
+        sigmaAB.AdapterParameterCount.Should().Be((8 * 34) + 112);
         var f2 = ModelSurgery.FindLayers<SvftLinear>(attentionAndBias).Single(l => l.name == "encoder.layer.0.output.dense").layer;
         f2.svft_values.requires_grad.Should().BeFalse("Σa + b trains only the bias of f1 and f2");
         f2.bias!.requires_grad.Should().BeTrue();
