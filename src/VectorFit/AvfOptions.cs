@@ -5,7 +5,7 @@ namespace VectorFit;
 /// steps, <c>n_f</c> AVF steps in all, <c>k</c> vectors frozen at each, smoothing <c>β</c>.
 /// </summary>
 /// <remarks>
-/// Steps are optimizer steps counted from 1: the first call of <see cref="AvfScheduler.Step"/> (after the
+/// Steps are optimizer steps counted from 1: the first call of <see cref="AvfScheduler.step"/> (after the
 /// first <c>optimizer.step()</c>) is step 1, and the AVF steps are <c>t_i + j·t_f</c> for
 /// <c>j = 0 … n_f − 1</c>. <see cref="AvfSteps"/> = 0 is the paper's "no AVF" variant. Build a schedule from
 /// the paper's guidance with <see cref="FromEpochs"/>, or take the paper's settings from <see cref="AvfPresets"/>.

@@ -7,8 +7,8 @@ namespace VectorFit;
 /// <param name="Epochs">Training epochs.</param>
 /// <param name="BatchSize">Batch size.</param>
 /// <param name="LearningRate">Learning rate (AdamW, β1 0.9, β2 0.999, no warmup, no weight decay).</param>
-/// <param name="Avf">The AVF schedule (<c>t_i</c>, <c>t_f</c>, <c>n_f</c>, <c>k</c> = 5, β = 0.99).</param>
-public sealed record AvfPreset(string Task, string Model, int Table, int Epochs, int BatchSize, double LearningRate, AvfOptions Avf);
+/// <param name="AvfOptions">The AVF schedule (<c>t_i</c>, <c>t_f</c>, <c>n_f</c>, <c>k</c> = 5, β = 0.99).</param>
+public sealed record AvfPreset(string Task, string Model, int Table, int Epochs, int BatchSize, double LearningRate, AvfOptions AvfOptions);
 
 /// <summary>The paper's AVF settings (method §3; paper Tables 7, 9, 11 and 13), k = 5 and β = 0.99 throughout.</summary>
 public static class AvfPresets

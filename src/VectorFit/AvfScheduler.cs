@@ -9,7 +9,7 @@ namespace VectorFit;
 /// have trained the most so that the others get the updates.
 /// </summary>
 /// <remarks>
-/// Call <see cref="Step"/> once per optimizer step, after <c>optimizer.step()</c>; steps are counted from 1,
+/// Call <see cref="step"/> once per optimizer step, after <c>optimizer.step()</c>; steps are counted from 1,
 /// so the n-th call is step n. At an AVF step <c>t = t_i + j·t_f</c> (<c>j &lt; n_f</c>):
 /// <list type="number">
 /// <item>training strength <c>S_v(t) = ‖v_0 − v_t‖₁ / dim(v)</c> for every vector;</item>
@@ -105,7 +105,7 @@ public sealed class AvfScheduler
 
     /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
     /// <param name="model">The adapted model (the root itself counts when it is a VectorFitLinear, with the name "").</param>
-    /// <param name="options">The schedule, e.g. <c>AvfOptions.FromEpochs(stepsPerEpoch, epochs)</c> or a paper preset's <see cref="AvfPreset.Avf"/>.</param>
+    /// <param name="options">The schedule, e.g. <c>AvfOptions.FromEpochs(stepsPerEpoch, epochs)</c> or a paper preset's <see cref="AvfPreset.AvfOptions"/>.</param>
     /// <param name="totalSteps">The optimizer steps the run will take, when known; the scheduler says once when the schedule does not fit in them (see <see cref="ScheduleWarning"/>).</param>
     /// <returns>A scheduler over all VectorFit vectors of the model.</returns>
     /// <exception cref="ArgumentException">
@@ -169,7 +169,7 @@ public sealed class AvfScheduler
     /// <summary>The vectors frozen now, in vector order.</summary>
     public IReadOnlyList<AvfVector> FrozenSet => _vectors.Where(v => v.IsFrozen).ToList();
 
-    /// <summary>Optimizer steps counted so far (the number of <see cref="Step"/> calls, or the restored count).</summary>
+    /// <summary>Optimizer steps counted so far (the number of <see cref="step"/> calls, or the restored count).</summary>
     public long StepCount => _stepCount;
 
     /// <summary>AVF steps taken so far (0 to <c>n_f</c>).</summary>
@@ -183,7 +183,7 @@ public sealed class AvfScheduler
     /// <summary>Counts one optimizer step; at an AVF step, updates the smoothed strengths and the frozen set.</summary>
     /// <returns><c>true</c> when this step was an AVF step.</returns>
     /// <exception cref="InvalidOperationException">A vector's training strength is not finite (training has diverged); nothing is changed but the step count.</exception>
-    public bool Step()
+    public bool step()
     {
         _stepCount++;
         if (!Options.IsAvfStep(_stepCount))
@@ -251,18 +251,18 @@ public sealed class AvfScheduler
 
     /// <summary>A copy of the scheduler's state, for checkpoints (see <see cref="AvfState.ToTensors"/>).</summary>
     /// <returns>The step count, schedule, and per vector the smoothed strength, frozen flag and initial value.</returns>
-    public AvfState GetState()
+    public AvfState state_dict()
         => new(_stepCount, Options, _vectors.Select(v => new AvfVectorState(v.Name, v.Index, v.SmoothedStrength, v.IsFrozen, v.Initial.ToArray())).ToList());
 
-    /// <summary>Restores a state from <see cref="GetState"/> and re-applies its frozen set to the parameters.</summary>
+    /// <summary>Restores a state from <see cref="state_dict"/> and re-applies its frozen set to the parameters.</summary>
     /// <param name="state">A state saved from a scheduler over the same layers with the same schedule.</param>
     /// <exception cref="ArgumentException">The state's schedule, vectors or sizes differ from this scheduler's; nothing is changed.</exception>
-    public void LoadState(AvfState state)
+    public void load_state_dict(AvfState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        if (state.Options != Options)
+        if (state.AvfOptions != Options)
         {
-            throw new ArgumentException($"The state was saved with {state.Options} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));
+            throw new ArgumentException($"The state was saved with {state.AvfOptions} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));
         }
 
         if (state.StepCount < 0 || state.Vectors.Count != _vectors.Count)

@@ -17,10 +17,10 @@ public sealed record AvfVectorState(string Name, int Index, double SmoothedStren
 /// vector the smoothed strength, frozen flag and initial value. Plain data; <see cref="ToTensors"/> and
 /// <see cref="FromTensors"/> convert it to and from named CPU tensors (for a safetensors adapter file).
 /// </summary>
-/// <param name="StepCount">Optimizer steps taken so far (the last <see cref="AvfScheduler.Step"/> call's step number).</param>
-/// <param name="Options">The schedule.</param>
+/// <param name="StepCount">Optimizer steps taken so far (the last <see cref="AvfScheduler.step"/> call's step number).</param>
+/// <param name="AvfOptions">The schedule.</param>
 /// <param name="Vectors">One entry per vector, in the scheduler's order.</param>
-public sealed record AvfState(long StepCount, AvfOptions Options, IReadOnlyList<AvfVectorState> Vectors)
+public sealed record AvfState(long StepCount, AvfOptions AvfOptions, IReadOnlyList<AvfVectorState> Vectors)
 {
     /// <summary>The default key prefix of <see cref="ToTensors"/>.</summary>
     public const string DefaultPrefix = "avf.";
@@ -44,8 +44,8 @@ public sealed record AvfState(long StepCount, AvfOptions Options, IReadOnlyList<
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal)
         {
             [prefix + "step"] = torch.tensor(new[] { StepCount }),
-            [prefix + "schedule"] = torch.tensor(new[] { Options.InitialStep, Options.Interval, Options.AvfSteps, (long)Options.K }),
-            [prefix + "beta"] = torch.tensor(new[] { Options.Beta }),
+            [prefix + "schedule"] = torch.tensor(new[] { AvfOptions.InitialStep, AvfOptions.Interval, AvfOptions.AvfSteps, (long)AvfOptions.K }),
+            [prefix + "beta"] = torch.tensor(new[] { AvfOptions.Beta }),
         };
         foreach (var vector in Vectors)
         {
@@ -67,7 +67,7 @@ public sealed record AvfState(long StepCount, AvfOptions Options, IReadOnlyList<
     /// <summary>Reads a state written by <see cref="ToTensors"/>; keys without <paramref name="prefix"/> are ignored.</summary>
     /// <param name="tensors">The tensors, e.g. read from an adapter file; not disposed.</param>
     /// <param name="prefix">The prefix the state was written with.</param>
-    /// <returns>The state; <see cref="AvfScheduler.LoadState"/> checks it against the model.</returns>
+    /// <returns>The state; <see cref="AvfScheduler.load_state_dict"/> checks it against the model.</returns>
     /// <exception cref="ArgumentException">A key is missing, unknown, or holds a tensor of the wrong dtype or size.</exception>
     public static AvfState FromTensors(IReadOnlyDictionary<string, Tensor> tensors, string prefix = DefaultPrefix)
     {

@@ -12,7 +12,7 @@ namespace VectorFit;
 /// </summary>
 /// <remarks>
 /// Method §5. Registered components (the state_dict keys): the parameters <c>svft_values</c> <c>(nnz)</c>, the trainable
-/// entries of <c>M</c>, and <c>bias</c> <c>(out_features)</c> when present; the persistent buffers <c>sigma</c> <c>(r)</c>,
+/// entries of <c>M</c>, and <c>bias</c> <c>(out_features)</c> when present; the persistent buffers <c>frozen_sigma</c> <c>(r)</c>,
 /// <c>U</c> <c>(out_features, r)</c>, <c>V</c> <c>(in_features, r)</c>, and <c>svft_rows</c>, <c>svft_cols</c> <c>(nnz)</c>, int64,
 /// the positions of the values in <c>M</c>. No dense <c>r × r</c> matrix is stored or built per step.
 /// The SVD is taken in float64 and its sign ambiguity is removed (each column of <c>U</c> has its largest-magnitude
@@ -24,7 +24,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     private const string ValuesName = "svft_values";
     private const string RowsName = "svft_rows";
     private const string ColsName = "svft_cols";
-    private const string SigmaName = "sigma";
+    private const string SigmaName = "frozen_sigma";
     private const string BiasName = "bias";
     private const string UName = "U";
     private const string VName = "V";
@@ -94,18 +94,18 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
             throw;
         }
 
-        Rank = svd.Rank;
+        rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;
         _sigma = svd.S;
         using (torch.no_grad())
         {
             FixSigns(_u, _v);
-            var (rows, cols) = SvftPatternIndices.Build(options.Pattern, Rank, _u, _v);
+            var (rows, cols) = SvftPatternIndices.Build(options.Pattern, rank, _u, _v);
             _rows = torch.tensor(rows, dtype: ScalarType.Int64, device: _u.device).DetachFromDisposeScope();
             _cols = torch.tensor(cols, dtype: ScalarType.Int64, device: _u.device).DetachFromDisposeScope();
             _diagonals = options.Pattern.Kind is SvftPatternKind.Plain or SvftPatternKind.Banded
-                ? SvftPatternIndices.Band(Rank, options.Pattern.OffDiagonals)
+                ? SvftPatternIndices.Band(rank, options.Pattern.OffDiagonals)
                 : null;
             _values = NewParameter(torch.zeros(rows.LongLength, dtype: _u.dtype, device: _u.device), options.TrainValues);
             if (linear.bias is { } existingBias)
@@ -142,8 +142,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <summary>Column of each value in <c>M</c>, <c>(nnz)</c> int64; persistent buffer <c>svft_cols</c>. Owned by the layer: do not modify.</summary>
     public Tensor svft_cols => _cols;
 
-    /// <summary>The frozen singular values σ, <c>(r)</c>, descending; persistent buffer <c>sigma</c>. Owned by the layer.</summary>
-    public Tensor sigma => _sigma;
+    /// <summary>The frozen singular values σ, <c>(r)</c>, descending; persistent buffer <c>frozen_sigma</c>. Owned by the layer.</summary>
+    public Tensor frozen_sigma => _sigma;
 
     /// <summary>The bias <c>(out_features)</c>, or <c>null</c> when the original had none and no bias was added; state_dict key <c>bias</c>.</summary>
     public Parameter? bias => _bias;
@@ -161,7 +161,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     public long out_features { get; }
 
     /// <summary><c>r = min(in_features, out_features)</c>: <c>M</c> is <c>r × r</c>.</summary>
-    public long Rank { get; }
+    public long rank { get; }
 
     /// <summary>The number of entries of <c>M</c> that can train, <c>nnz</c>: <c>r·(2d+1) − d·(d+1)</c> (method §5).</summary>
     public long ValueCount => _values.shape[0];
@@ -273,7 +273,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            var zeros = torch.zeros(Rank, dtype: ScalarType.Float64, device: _u.device);
+            var zeros = torch.zeros(rank, dtype: ScalarType.Float64, device: _u.device);
             return Compose64(zeros).to(_u.dtype).clone().MoveToOuterDisposeScope();
         }
     }
@@ -292,13 +292,13 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// </remarks>
     internal ForwardPath ChoosePath(long tokens, bool valuesTrain, bool inputNeedsGrad)
     {
-        var sparse = ValueCount + Rank;
+        var sparse = ValueCount + rank;
         var dense = in_features * out_features;
-        var compose = out_features * ((in_features * Rank) + sparse);
+        var compose = out_features * ((in_features * rank) + sparse);
         var backward = valuesTrain || inputNeedsGrad;
-        var factored = (tokens * ((Rank * (in_features + out_features)) + sparse))
-            + (backward ? tokens * ((Rank * out_features) + sparse) : 0)
-            + (inputNeedsGrad ? tokens * Rank * in_features : 0);
+        var factored = (tokens * ((rank * (in_features + out_features)) + sparse))
+            + (backward ? tokens * ((rank * out_features) + sparse) : 0)
+            + (inputNeedsGrad ? tokens * rank * in_features : 0);
         var materialized = compose + (tokens * dense)
             + (valuesTrain ? (tokens * dense) + compose : 0)
             + (inputNeedsGrad ? tokens * dense : 0);

@@ -84,7 +84,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
-        Rank = svd.Rank;
+        rank = svd.Rank;
         _u = svd.U;
         _v = svd.V;
         _initialSigma = new UnregisteredTensor(svd.S);
@@ -135,7 +135,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// buffer: it is not in state_dict (a fresh adaptation of the same base layer recomputes it) but it follows
     /// <c>Module.to</c>. Owned by the layer: do not modify or dispose.
     /// </summary>
-    public Tensor InitialSigma => _initialSigma.Value;
+    public Tensor initial_sigma => _initialSigma.Value;
 
     /// <summary>Size of each input sample, <c>d_in</c>.</summary>
     public long in_features { get; }
@@ -144,7 +144,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     public long out_features { get; }
 
     /// <summary>Number of singular values, <c>r = min(in_features, out_features)</c>.</summary>
-    public long Rank { get; }
+    public long rank { get; }
 
     /// <summary>
     /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
@@ -249,7 +249,7 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            var delta = _sigma.detach().to(ScalarType.Float64) - InitialSigma.to(ScalarType.Float64);
+            var delta = _sigma.detach().to(ScalarType.Float64) - initial_sigma.to(ScalarType.Float64);
             var w64 = ThinSvd.Compose(_u.to(ScalarType.Float64), delta, _v.to(ScalarType.Float64));
             return w64.to(_u.dtype).clone().MoveToOuterDisposeScope();
         }
@@ -273,11 +273,11 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     {
         var dense = in_features * out_features;
         var backward = sigmaTrains || inputNeedsGrad;
-        var factored = (tokens * Rank * (in_features + out_features))
-            + (backward ? tokens * Rank * out_features : 0)
-            + (inputNeedsGrad ? tokens * Rank * in_features : 0);
-        var materialized = (dense * Rank) + (tokens * dense)
-            + (sigmaTrains ? (tokens * dense) + (dense * Rank) : 0)
+        var factored = (tokens * rank * (in_features + out_features))
+            + (backward ? tokens * rank * out_features : 0)
+            + (inputNeedsGrad ? tokens * rank * in_features : 0);
+        var materialized = (dense * rank) + (tokens * dense)
+            + (sigmaTrains ? (tokens * dense) + (dense * rank) : 0)
             + (inputNeedsGrad ? tokens * dense : 0);
         return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
     }

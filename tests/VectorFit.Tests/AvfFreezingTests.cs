@@ -43,7 +43,7 @@ public sealed class AvfFreezingTests
                 Set(Parameter(other), Values(Parameter(other)).Select(v => v + 10).ToArray());
             }
 
-            avf.Step().Should().Be(step is 3 or 7);
+            avf.step().Should().Be(step is 3 or 7);
             if (step == 3)
             {
                 frozen = avf.FrozenSet.Should().ContainSingle().Subject;

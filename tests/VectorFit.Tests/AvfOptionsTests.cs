@@ -125,8 +125,8 @@ public sealed class AvfOptionsTests
         preset.Epochs.Should().Be(epochs);
         preset.BatchSize.Should().Be(batch);
         preset.LearningRate.Should().Be(lr);
-        preset.Avf.Should().Be(new AvfOptions { InitialStep = ti, Interval = tf, AvfSteps = nf, K = 5, Beta = 0.99 });
-        preset.Avf.Validate();
+        preset.AvfOptions.Should().Be(new AvfOptions { InitialStep = ti, Interval = tf, AvfSteps = nf, K = 5, Beta = 0.99 });
+        preset.AvfOptions.Validate();
     }
 
     [Fact]

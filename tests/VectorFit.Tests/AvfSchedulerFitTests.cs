@@ -14,7 +14,7 @@ public sealed class AvfSchedulerFitTests
     public void PresetOnAShortRun_SaysOnceThatAvfFreezesNothing_AndPointsToFromEpochs()
     {
         using var model = Adapted();
-        var (avf, stderr) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf, totalSteps: 40));
+        var (avf, stderr) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions, totalSteps: 40));
 
         avf.ScheduleWarning.Should().Be(
             "the AVF schedule does not fit this run: its first AVF step is step 800 (InitialStep, t_i) but the run has 40 steps, so AVF will freeze nothing. " +
@@ -22,7 +22,7 @@ public sealed class AvfSchedulerFitTests
         stderr.Should().Be($"warning: {avf.ScheduleWarning}{Environment.NewLine}", "it is said once, when the scheduler is built");
         avf.TotalSteps.Should().Be(40);
 
-        var (_, during) = CaptureStandardError(() => Enumerable.Range(0, 40).Select(_ => avf.Step()).ToList());
+        var (_, during) = CaptureStandardError(() => Enumerable.Range(0, 40).Select(_ => avf.step()).ToList());
         during.Should().BeEmpty("stepping does not repeat it");
     }
 
@@ -30,7 +30,7 @@ public sealed class AvfSchedulerFitTests
     public void ScheduleThatPartlyFits_SaysHowManyAvfStepsFallWithinTheRun()
     {
         using var model = Adapted();
-        var (avf, _) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf, totalSteps: 1000));
+        var (avf, _) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions, totalSteps: 1000));
 
         // AVF steps 800, 870, 940 fall within 1000 steps; the 27th is at 800 + 26·70 = 2620.
         avf.ScheduleWarning.Should().StartWith("the AVF schedule does not fit this run: only 3 of its 27 AVF steps fall within the run's 1000 steps (the last is at step 2620).");
@@ -42,7 +42,7 @@ public sealed class AvfSchedulerFitTests
         using var model = Adapted();
         var options = AvfOptions.FromEpochs(stepsPerEpoch: 10, totalEpochs: 20);
         var (avf, stderr) = CaptureStandardError(() => AvfScheduler.FromModel(model, options, totalSteps: 200));
-        var (unknown, stderrUnknown) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf));
+        var (unknown, stderrUnknown) = CaptureStandardError(() => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions));
 
         options.LastAvfStep.Should().Be(200, "FromEpochs fits the schedule to the run, up to its last step");
         avf.ScheduleWarning.Should().BeNull();
@@ -54,7 +54,7 @@ public sealed class AvfSchedulerFitTests
     public void TotalStepsBelowOne_IsRejected()
     {
         using var model = Adapted();
-        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf, totalSteps: 0);
+        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions, totalSteps: 0);
 
         act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("totalSteps must be at least 1*got 0*");
     }
@@ -64,7 +64,7 @@ public sealed class AvfSchedulerFitTests
     {
         using var model = new TinyBert(seed: 1);
         ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, Method = AdaptationMethod.Svft });
-        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf);
+        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions);
 
         act.Should().Throw<ArgumentException>().WithMessage(
             "There is no VectorFit layer to schedule: the model's 12 adapted layer(s) are SvftLinear, and Adaptive Vector Freezing applies to VectorFit layers only.*");
@@ -75,7 +75,7 @@ public sealed class AvfSchedulerFitTests
     public void FromModel_OnAnUnadaptedModel_SaysToApplySurgeryFirst()
     {
         using var model = new TinyBert(seed: 1);
-        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.Avf);
+        var act = () => AvfScheduler.FromModel(model, AvfPresets.Rte.AvfOptions);
 
         act.Should().Throw<ArgumentException>().WithMessage(
             "There is no VectorFit layer to schedule: the model (TinyBert) holds no VectorFitLinear. Call ModelSurgery.Apply(model, config) first*");
@@ -84,7 +84,7 @@ public sealed class AvfSchedulerFitTests
     [Fact]
     public void Constructor_WithNoLayers_SaysThereIsNoVectorFitLayerToSchedule()
     {
-        var act = () => new AvfScheduler([], AvfPresets.Rte.Avf);
+        var act = () => new AvfScheduler([], AvfPresets.Rte.AvfOptions);
 
         act.Should().Throw<ArgumentException>().WithMessage("There is no VectorFit layer to schedule: the list of layers is empty.*");
     }

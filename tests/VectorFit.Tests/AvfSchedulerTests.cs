@@ -42,7 +42,7 @@ public sealed class AvfSchedulerTests
 
         // Step 1 is not an AVF step (t_i = 2): nothing is smoothed or frozen, whatever moved.
         Set(a.sigma, Add(a0, 0.125, 0));
-        avf.Step().Should().BeFalse();
+        avf.step().Should().BeFalse();
         Strengths(avf).Should().Equal(0, 0, 0, 0, 0);
         avf.FrozenSet.Should().BeEmpty();
 
@@ -55,7 +55,7 @@ public sealed class AvfSchedulerTests
         Set(c.sigma, Add(c0, 1, 1));
         GiveEveryVectorAGradient(avf);
         avf.TrainingStrength().Should().Equal(0.5, 0.5, 0.25, 1, 0);
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
         Strengths(avf).Should().Equal(0.25, 0.25, 0.125, 0.5, 0);
         FrozenNames(avf).Should().Equal("a.sigma", "c.sigma");
         ShouldBeFrozen(a.sigma);
@@ -72,14 +72,14 @@ public sealed class AvfSchedulerTests
             Set(aBias, Add(ab0, 1, -1));
             Set(b.sigma, Add(b0, 0.25, 0.75));
             Set(cBias, Add(cb0, 2, 0));
-            avf.Step().Should().BeFalse($"step {step}");
+            avf.step().Should().BeFalse($"step {step}");
             Strengths(avf).Should().Equal(0.25, 0.25, 0.125, 0.5, 0);
             FrozenNames(avf).Should().Equal("a.sigma", "c.sigma");
         }
 
         // Step 5, AVF 2. S = (.5, 1, .5, 1, 1); S' = .5·S'_prev + .5·S = (.375, .625, .3125, .75, .5).
         // Top 2: c.σ (.75), a.b (.625); a.σ leaves the set and trains again.
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
         Strengths(avf).Should().Equal(0.375, 0.625, 0.3125, 0.75, 0.5);
         FrozenNames(avf).Should().Equal("a.bias", "c.sigma");
         a.sigma.requires_grad.Should().BeTrue();
@@ -89,9 +89,9 @@ public sealed class AvfSchedulerTests
         // S' = (.1875 + .5, .3125 + .5, .15625 + .25, .375 + .5, .25 + 1.5) = (.6875, .8125, .40625, .875, 1.75).
         Set(a.sigma, Add(a0, 1.5, 0.5));
         Set(cBias, Add(cb0, 4, 2));
-        avf.Step().Should().BeFalse();
-        avf.Step().Should().BeFalse();
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeFalse();
+        avf.step().Should().BeFalse();
+        avf.step().Should().BeTrue();
         Strengths(avf).Should().Equal(0.6875, 0.8125, 0.40625, 0.875, 1.75);
         FrozenNames(avf).Should().Equal("c.sigma", "c.bias");
         aBias.requires_grad.Should().BeTrue();
@@ -103,7 +103,7 @@ public sealed class AvfSchedulerTests
         {
             Set(a.sigma, Add(a0, step, step));
             Set(b.sigma, Add(b0, -step, step));
-            avf.Step().Should().BeFalse();
+            avf.step().Should().BeFalse();
             FrozenNames(avf).Should().Equal("c.sigma", "c.bias");
             Strengths(avf).Should().Equal(0.6875, 0.8125, 0.40625, 0.875, 1.75);
         }
@@ -126,13 +126,13 @@ public sealed class AvfSchedulerTests
 
         // Step 1: S(a.σ) = mean|(1, 1)| = 1 → S' = .75·0 + .25·1 = .25; the rest stay 0.
         Set(a.sigma, 2, 3);
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
         Strengths(avf).Should().Equal(0.25, 0, 0, 0, 0);
         FrozenNames(avf).Should().Equal("a.sigma");
 
         // Step 2: a.σ frozen (S still 1), b.σ moved by (2, 2): S' = (.75·.25 + .25·1, 0, .25·2, 0, 0) = (.4375, 0, .5, 0, 0).
         Set(b.sigma, 5, 3);
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
         Strengths(avf).Should().Equal(0.4375, 0, 0.5, 0, 0);
         FrozenNames(avf).Should().Equal("b.sigma");
     }
@@ -146,7 +146,7 @@ public sealed class AvfSchedulerTests
         using var _c = c;
         var avf = new AvfScheduler([("c", c), ("a", a), ("b", b)], new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 1, K = 3 });
 
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
 
         // Nothing trained: every S' is 0, so the first three vectors in the given order are frozen.
         FrozenNames(avf).Should().Equal("c.sigma", "c.bias", "a.sigma");
@@ -164,7 +164,7 @@ public sealed class AvfSchedulerTests
         for (var step = 0; step < 20; step++)
         {
             Set(a.sigma, step, step);
-            avf.Step().Should().BeFalse();
+            avf.step().Should().BeFalse();
         }
 
         avf.FrozenSet.Should().BeEmpty();
@@ -239,7 +239,7 @@ public sealed class AvfSchedulerTests
         using var model = nn.Sequential(("enc", nn.Sequential(("q", a), ("v", c))), ("classifier", headLinear));
 
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 1, K = 4 });
-        avf.Step();
+        avf.step();
 
         avf.Vectors.Select(v => v.Name).Should().Equal("enc.q.sigma", "enc.q.bias", "enc.v.sigma", "enc.v.bias");
         avf.FrozenSet.Should().HaveCount(4);
@@ -256,7 +256,7 @@ public sealed class AvfSchedulerTests
 
         model.to(ScalarType.Float64);
         Set(b.sigma, Values(b.sigma).Select(v => v + 1).ToArray());
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
 
         FrozenNames(avf).Should().Equal("b.sigma");
         b.sigma.dtype.Should().Be(ScalarType.Float64);
@@ -273,7 +273,7 @@ public sealed class AvfSchedulerTests
         var avf = new AvfScheduler([("a", a), ("b", b), ("c", c)], new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 2, K = 1 });
         Set(b.sigma, double.NaN, 1);
 
-        var act = () => avf.Step();
+        var act = () => avf.step();
 
         act.Should().Throw<InvalidOperationException>().WithMessage("AVF step 1: the training strength of 'b.sigma' is NaN*");
         avf.Vectors.Should().OnlyContain(v => v.SmoothedStrength == 0 && !v.IsFrozen, "nothing is half-applied");

@@ -29,10 +29,10 @@ public sealed class AvfStateTests
             for (var step = 1; step <= 10; step++)
             {
                 TrainStep(modelA, optimizerA, x, target);
-                avfA.Step();
+                avfA.step();
                 if (step == 5)
                 {
-                    avfTensors = avfA.GetState().ToTensors();
+                    avfTensors = avfA.state_dict().ToTensors();
                     vectorsAt5 = avfA.Vectors.ToDictionary(v => v.Name, v => Values(ParameterOf(v)));
                     strengthsAt5 = avfA.TrainingStrength().ToArray();
                     avfA.FrozenSet.Should().ContainSingle("the checkpoint must hold a frozen vector for the test to bite");
@@ -52,7 +52,7 @@ public sealed class AvfStateTests
 
         var avfB = AvfScheduler.FromModel(modelB, Schedule);
         avfB.TrainingStrength().Should().OnlyContain(s => s == 0, "before LoadState v0 is the checkpoint itself");
-        avfB.LoadState(AvfState.FromTensors(avfTensors));
+        avfB.load_state_dict(AvfState.FromTensors(avfTensors));
         foreach (var t in avfTensors.Values)
         {
             t.Dispose();
@@ -70,7 +70,7 @@ public sealed class AvfStateTests
             for (var step = 6; step <= 10; step++)
             {
                 TrainStep(modelB, optimizerB, x, target);
-                avfB.Step();
+                avfB.step();
             }
         }
 
@@ -95,16 +95,16 @@ public sealed class AvfStateTests
             for (var step = 0; step < 3; step++)
             {
                 TrainStep(model, optimizer, x, target);
-                avf.Step();
+                avf.step();
             }
         }
 
-        var state = avf.GetState();
+        var state = avf.state_dict();
         var tensors = state.ToTensors("adapter.avf.");
         var restored = AvfState.FromTensors(tensors, "adapter.avf.");
 
         restored.Should().BeEquivalentTo(state, o => o.ComparingByMembers<AvfState>().ComparingByMembers<AvfVectorState>());
-        restored.Options.Should().Be(Schedule);
+        restored.AvfOptions.Should().Be(Schedule);
         state.Vectors.Should().Contain(v => v.IsFrozen);
         state.Vectors.Should().Contain(v => v.SmoothedStrength > 0);
         tensors.Keys.Should().Contain(["adapter.avf.step", "adapter.avf.schedule", "adapter.avf.beta", "adapter.avf.vector.first.sigma.initial"]);
@@ -120,9 +120,9 @@ public sealed class AvfStateTests
     {
         using var model = Model();
         var avf = AvfScheduler.FromModel(model, Schedule);
-        var state = avf.GetState() with { StepCount = 3, Options = Schedule with { K = 2 } };
+        var state = avf.state_dict() with { StepCount = 3, AvfOptions = Schedule with { K = 2 } };
 
-        var act = () => avf.LoadState(state);
+        var act = () => avf.load_state_dict(state);
 
         act.Should().Throw<ArgumentException>().WithMessage("The state was saved with *K = 2* but this scheduler runs *K = 1*construct the scheduler with state.Options*");
         avf.StepCount.Should().Be(0);
@@ -133,10 +133,10 @@ public sealed class AvfStateTests
     {
         using var model = Model();
         var avf = AvfScheduler.FromModel(model, Schedule);
-        var state = avf.GetState();
+        var state = avf.state_dict();
         var renamed = state with { StepCount = 4, Vectors = state.Vectors.Select(v => v with { Name = "other." + v.Name }).ToList() };
 
-        var act = () => avf.LoadState(renamed);
+        var act = () => avf.load_state_dict(renamed);
 
         act.Should().Throw<ArgumentException>().WithMessage("State vector 0 is 'other.first.sigma' with 3 values, but this scheduler's vector 0 is 'first.sigma' with 3*");
         avf.StepCount.Should().Be(0);
@@ -147,10 +147,10 @@ public sealed class AvfStateTests
     {
         using var model = Model();
         var avf = AvfScheduler.FromModel(model, Schedule);
-        var state = avf.GetState();
+        var state = avf.state_dict();
         var corrupt = state with { Vectors = state.Vectors.Select(v => v with { IsFrozen = true }).ToList() };
 
-        var act = () => avf.LoadState(corrupt);
+        var act = () => avf.load_state_dict(corrupt);
 
         act.Should().Throw<ArgumentException>().WithMessage("The state freezes 4 vectors but the schedule freezes at most 1*");
         avf.Vectors.Should().OnlyContain(v => !v.IsFrozen);
@@ -161,7 +161,7 @@ public sealed class AvfStateTests
     {
         using var model = Model();
         var avf = AvfScheduler.FromModel(model, Schedule);
-        var tensors = avf.GetState().ToTensors();
+        var tensors = avf.state_dict().ToTensors();
         tensors.Remove("avf.step", out var step);
         step!.Dispose();
 

@@ -32,7 +32,7 @@ public sealed class EndToEndTests : IDisposable
         // Surgery: q, k, v, o, f1, f2 of both layers; the classifier trains fully.
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = new[] { "classifier" } });
         report.UsesAvf.Should().BeTrue();
-        report.TrainableParameters.Should().Be(208 + 27);
+        report.TrainableParameterCount.Should().Be(208 + 27);
 
         // Train: AdamW on what surgery left trainable; AVF freezes 4 of the 24 vectors at steps 2 and 4.
         using var optimizer = torch.optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
@@ -45,7 +45,7 @@ public sealed class EndToEndTests : IDisposable
             var loss = nn.functional.cross_entropy(model.forward(tokens), labels);
             loss.backward();
             optimizer.step();
-            avf.Step();
+            avf.step();
             losses.Add(loss.item<double>());
         }
 
@@ -62,7 +62,7 @@ public sealed class EndToEndTests : IDisposable
         using (var file = File.OpenRead(path))
         {
             var headerLength = new BinaryReader(file).ReadInt64();
-            (file.Length - 8 - headerLength).Should().Be(8 * report.TrainableParameters);
+            (file.Length - 8 - headerLength).Should().Be(8 * report.TrainableParameterCount);
         }
 
         // Load onto a fresh copy of the base model, adapted the same way.
@@ -79,7 +79,7 @@ public sealed class EndToEndTests : IDisposable
 
         // Merge back to plain Linear layers for inference.
         ModelSurgery.MergeAndUnload(fresh).Should().HaveCount(12);
-        ModelSurgery.FindVectorFitLayers(fresh).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(fresh).Should().BeEmpty();
         using var mergedLogits = fresh.forward(tokens);
         MaxAbsDiff(mergedLogits, trainedLogits).Should().BeLessThan(1e-10);
     }

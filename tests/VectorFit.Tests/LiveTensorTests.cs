@@ -87,16 +87,16 @@ public sealed class LiveTensorTests
                 optimizer.step();
             }
 
-            avf.Step();
+            avf.step();
 
             // A layer whose σ AVF froze holds its composed weight and the copies that prove it current (4 tensors):
             // state, not a leak, and it appears when AVF freezes σ; everything else must stay level.
-            var held = ModelSurgery.FindVectorFitLayers(model).Count(l => l.Layer.ComposedWeight.IsHeld);
+            var held = ModelSurgery.FindLayers<VectorFitLinear>(model).Count(l => l.layer.ComposedWeight.IsHeld);
             live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount - (4 * held);
         }
 
         avf.FrozenSet.Should().HaveCount(4, "AVF must have frozen vectors, so frozen layers were part of the run");
-        ModelSurgery.FindVectorFitLayers(model).Should().Contain(l => l.Layer.ComposedWeight.IsHeld, "some frozen σ must have taken the cached path");
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().Contain(l => l.layer.ComposedWeight.IsHeld, "some frozen σ must have taken the cached path");
         (live[Steps] - live[1]).Should().Be(0, $"a step must leave nothing behind ({DisposeScopeManager.Statistics})");
     }
 }

@@ -50,7 +50,7 @@ public sealed class QuickStartTests : IDisposable
                 optimizer.zero_grad();
                 nn.functional.cross_entropy(model.forward(input), labels).backward();
                 optimizer.step();
-                avf.Step();  // after optimizer.step(), every step
+                avf.step();  // after optimizer.step(), every step
             }
         }
 
@@ -64,7 +64,7 @@ public sealed class QuickStartTests : IDisposable
         avf.ScheduleWarning.Should().BeNull();
         avf.AvfStepsTaken.Should().Be(2, "AVF ran at steps 11 and 12");
         avf.FrozenSet.Should().HaveCount(AvfOptions.DefaultK);
-        ModelSurgery.FindVectorFitLayers(fresh).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(fresh).Should().BeEmpty();
         optimizer.Dispose();
         foreach (var (input, labels) in batches)
         {
@@ -101,7 +101,7 @@ public sealed class QuickStartTests : IDisposable
         {
             // ---- snippet: avf-preset ----
             var rte = AvfPresets.Rte;  // the paper's RTE run: 50 epochs, batch 32, lr 1e-3, AVF steps 800 + 70·j, j < 27
-            var paperAvf = AvfScheduler.FromModel(model, rte.Avf, totalSteps: batches.Count * rte.Epochs);  // on a shorter run: "warning: the AVF schedule does not fit this run: …"
+            var paperAvf = AvfScheduler.FromModel(model, rte.AvfOptions, totalSteps: batches.Count * rte.Epochs);  // on a shorter run: "warning: the AVF schedule does not fit this run: …"
             // ---- end of snippet ----
             paperAvf.ScheduleWarning.Should().StartWith("the AVF schedule does not fit this run: its first AVF step is step 800 (InitialStep, t_i) but the run has 50 steps");
         }

@@ -66,7 +66,7 @@ public sealed class SvftLinearTests
         loss.backward();
 
         using var m = DenseM(layer);
-        using var s = torch.diag(layer.sigma) + m;
+        using var s = torch.diag(layer.frozen_sigma) + m;
         using var w = layer.U.matmul(s).matmul(layer.V.t());
         using var x2 = x.detach().reshape(-1, inFeatures);
         using var g2 = g.reshape(-1, outFeatures);
@@ -129,11 +129,11 @@ public sealed class SvftLinearTests
 
         layer.named_parameters().Select(p => p.name).Should().Equal("svft_values", "bias");
         layer.parameters().Should().OnlyContain(p => p.requires_grad);
-        layer.state_dict().Keys.Should().BeEquivalentTo("svft_values", "bias", "sigma", "U", "V", "svft_rows", "svft_cols");
+        layer.state_dict().Keys.Should().BeEquivalentTo("svft_values", "bias", "frozen_sigma", "U", "V", "svft_rows", "svft_cols");
         layer.svft_values.shape.Should().Equal(4L * 3 - 2);
         layer.svft_rows.dtype.Should().Be(ScalarType.Int64);
         layer.svft_cols.dtype.Should().Be(ScalarType.Int64);
-        foreach (var frozen in new[] { layer.sigma, layer.U, layer.V })
+        foreach (var frozen in new[] { layer.frozen_sigma, layer.U, layer.V })
         {
             frozen.requires_grad.Should().BeFalse();
         }
@@ -148,7 +148,7 @@ public sealed class SvftLinearTests
         using var largest = layer.U.abs().argmax(0, keepdim: true);
         using var atLargest = layer.U.gather(0, largest);
         Values(atLargest).Should().OnlyContain(value => value > 0);
-        using var w = layer.U.matmul(torch.diag(layer.sigma)).matmul(layer.V.t());
+        using var w = layer.U.matmul(torch.diag(layer.frozen_sigma)).matmul(layer.V.t());
         MaxAbsDiff(w, linear.weight).Should().BeLessThan(1e-12);
     }
 
@@ -200,7 +200,7 @@ public sealed class SvftLinearTests
         using var layer = new SvftLinear(linear, new SvftLinearOptions { Pattern = SvftPattern.TopK(1) });
         using var x = Seeded(16, ScalarType.Float64, 3, 6);
         using var before = layer.forward(x);
-        var frozen = new[] { layer.sigma, layer.U, layer.V }.Select(Values).ToList();
+        var frozen = new[] { layer.frozen_sigma, layer.U, layer.V }.Select(Values).ToList();
         using var optimizer = torch.optim.SGD(layer.parameters(), 0.1);
 
         using (var loss = layer.forward(x).square().sum())
@@ -213,7 +213,7 @@ public sealed class SvftLinearTests
 
         MaxAbs(layer.svft_values).Should().BeGreaterThan(1e-3);
         MaxAbsDiff(after, before).Should().BeGreaterThan(1e-3);
-        new[] { layer.sigma, layer.U, layer.V }.Select(Values).Should().BeEquivalentTo(frozen, o => o.WithStrictOrdering());
+        new[] { layer.frozen_sigma, layer.U, layer.V }.Select(Values).Should().BeEquivalentTo(frozen, o => o.WithStrictOrdering());
     }
 
     [Fact]
@@ -230,7 +230,7 @@ public sealed class SvftLinearTests
         using var y32 = layer.forward(x32);
 
         layer.U.dtype.Should().Be(ScalarType.Float32);
-        layer.sigma.dtype.Should().Be(ScalarType.Float32);
+        layer.frozen_sigma.dtype.Should().Be(ScalarType.Float32);
         layer.svft_values.dtype.Should().Be(ScalarType.Float32);
         layer.svft_values.requires_grad.Should().BeTrue();
         layer.svft_rows.dtype.Should().Be(ScalarType.Int64);
@@ -327,7 +327,7 @@ public sealed class SvftLinearTests
     /// <summary>The dense r × r matrix M, built on the host from the layer's rows, columns and values.</summary>
     internal static Tensor DenseM(SvftLinear layer)
     {
-        var r = layer.Rank;
+        var r = layer.rank;
         var rows = layer.svft_rows.data<long>().ToArray();
         var cols = layer.svft_cols.data<long>().ToArray();
         var values = Values(layer.svft_values);

@@ -59,13 +59,13 @@ public sealed class TorchSharpRelianceTests
         {
             if (step == 4)
             {
-                avf.LoadState(WithFrozen(avf.GetState(), "sigma"));
+                avf.load_state_dict(WithFrozen(avf.state_dict(), "sigma"));
                 avf.FrozenSet.Should().ContainSingle().Which.Kind.Should().Be(AvfVectorKind.Sigma);
                 frozenValue = Values(layerA.sigma);
             }
             else if (step == 7)
             {
-                avf.LoadState(WithFrozen(avf.GetState()));
+                avf.load_state_dict(WithFrozen(avf.state_dict()));
                 avf.FrozenSet.Should().BeEmpty();
             }
 
@@ -120,8 +120,8 @@ public sealed class TorchSharpRelianceTests
                 : ScalarType.Float64, name);
         }
 
-        vectorFit.InitialSigma.IsInvalid.Should().BeFalse();
-        vectorFit.InitialSigma.dtype.Should().Be(ScalarType.Float64);
+        vectorFit.initial_sigma.IsInvalid.Should().BeFalse();
+        vectorFit.initial_sigma.dtype.Should().Be(ScalarType.Float64);
         vectorFit.sigma.requires_grad.Should().BeTrue();
         svft.svft_values.requires_grad.Should().BeTrue();
         using (var grad = vectorFit.sigma.grad)
@@ -157,11 +157,11 @@ public sealed class TorchSharpRelianceTests
             ModelSurgery.Apply(model, new VectorFitConfig { TargetPredicate = (_, _) => true });
         }
 
-        var layers = ModelSurgery.FindVectorFitLayers(model);
+        var layers = ModelSurgery.FindLayers<VectorFitLinear>(model);
         layers.Should().HaveCount(2);
         foreach (var (_, layer) in layers)
         {
-            new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.InitialSigma }.Should().OnlyContain(t => !t.IsInvalid);
+            new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.initial_sigma }.Should().OnlyContain(t => !t.IsInvalid);
             Set(layer.sigma, Values(layer.sigma).Select((v, i) => v * (1.1 + (0.1 * i))).ToArray());
         }
 
@@ -324,7 +324,7 @@ public sealed class TorchSharpRelianceTests
 
         vectorFit.sigma.dtype.Should().Be(half);
         vectorFit.U.dtype.Should().Be(half);
-        vectorFit.InitialSigma.dtype.Should().Be(half);
+        vectorFit.initial_sigma.dtype.Should().Be(half);
         svft.svft_values.dtype.Should().Be(half);
         svft.svft_rows.dtype.Should().Be(ScalarType.Int64);
     }

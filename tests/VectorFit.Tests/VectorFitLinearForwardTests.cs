@@ -200,7 +200,7 @@ public sealed class VectorFitLinearForwardTests
     internal static void PerturbSigmaAndBias(VectorFitLinear layer)
     {
         using var noGrad = torch.no_grad();
-        using var deltaSigma = torch.linspace(0.5, 1.5, layer.Rank, dtype: layer.sigma.dtype);
+        using var deltaSigma = torch.linspace(0.5, 1.5, layer.rank, dtype: layer.sigma.dtype);
         layer.sigma.mul_(deltaSigma).add_(0.25);
         if (layer.bias is { } bias)
         {

@@ -105,7 +105,7 @@ public sealed class VectorFitLinearMergeTests
     {
         using var linear = SeededLinear(inFeatures, outFeatures, hasBias: true, ScalarType.Float64, seed: 47);
         using var layer = new VectorFitLinear(linear);
-        using var change = Seeded(48, ScalarType.Float64, layer.Rank);
+        using var change = Seeded(48, ScalarType.Float64, layer.rank);
         using (torch.no_grad())
         {
             layer.sigma.add_(change);
@@ -122,8 +122,8 @@ public sealed class VectorFitLinearMergeTests
         MaxAbsDiff(delta, expected).Should().BeLessThan(1e-12);
         MaxAbsDiff(merged.weight, expectedMerged).Should().BeLessThan(1e-12);
         // Paper §6.2: the update is high rank. Its singular values are |Δσ_i| (U, V orthonormal), all far from 0.
-        values.Should().HaveCount((int)layer.Rank);
-        values.Count(s => s > 1e-8 * values[0]).Should().Be((int)layer.Rank);
+        values.Should().HaveCount((int)layer.rank);
+        values.Count(s => s > 1e-8 * values[0]).Should().Be((int)layer.rank);
         var expectedSingular = Values(change).Select(Math.Abs).OrderByDescending(a => a).ToArray();
         for (var i = 0; i < values.Length; i++)
         {
@@ -142,7 +142,7 @@ public sealed class VectorFitLinearMergeTests
         var returned = layer.to(ScalarType.Float64);
 
         returned.Should().BeSameAs(layer);
-        foreach (var t in new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.InitialSigma })
+        foreach (var t in new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.initial_sigma })
         {
             t.dtype.Should().Be(ScalarType.Float64);
         }
@@ -169,7 +169,7 @@ public sealed class VectorFitLinearMergeTests
 
         layer.sigma.dtype.Should().Be(ScalarType.Float64);
         layer.U.dtype.Should().Be(ScalarType.Float64);
-        layer.InitialSigma.dtype.Should().Be(ScalarType.Float64);
+        layer.initial_sigma.dtype.Should().Be(ScalarType.Float64);
         model.state_dict().Values.Should().OnlyContain(t => t.dtype == ScalarType.Float64);
         using var x = torch.ones(new long[] { 2, 4 }, dtype: ScalarType.Float64);
         using var y = model.forward(x);
@@ -194,6 +194,6 @@ public sealed class VectorFitLinearMergeTests
         using var layer = new VectorFitLinear(linear);
 
         layer.state_dict().Values.Should().OnlyContain(t => t.dtype == ScalarType.Float64);
-        layer.InitialSigma.dtype.Should().Be(ScalarType.Float64);
+        layer.initial_sigma.dtype.Should().Be(ScalarType.Float64);
     }
 }

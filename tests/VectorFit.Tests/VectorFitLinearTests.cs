@@ -56,14 +56,14 @@ public sealed class VectorFitLinearTests
         using var layer = new VectorFitLinear(linear);
         var r = Math.Min(inFeatures, outFeatures);
 
-        layer.Rank.Should().Be(r);
+        layer.rank.Should().Be(r);
         layer.in_features.Should().Be(inFeatures);
         layer.out_features.Should().Be(outFeatures);
         layer.sigma.shape.Should().Equal(r);
         layer.bias!.shape.Should().Equal(outFeatures);
         layer.U.shape.Should().Equal(outFeatures, r);
         layer.V.shape.Should().Equal(inFeatures, r);
-        layer.InitialSigma.shape.Should().Equal(r);
+        layer.initial_sigma.shape.Should().Equal(r);
         layer.sigma.requires_grad.Should().BeTrue();
         layer.bias.requires_grad.Should().BeTrue();
         layer.U.requires_grad.Should().BeFalse();
@@ -74,7 +74,7 @@ public sealed class VectorFitLinearTests
         layer.state_dict().Keys.Should().BeEquivalentTo("sigma", "bias", "U", "V");
         var sigmaValues = Values(layer.sigma);
         sigmaValues.Should().BeInDescendingOrder();
-        Values(layer.InitialSigma).Should().Equal(sigmaValues);
+        Values(layer.initial_sigma).Should().Equal(sigmaValues);
     }
 
     [Fact]
@@ -219,7 +219,7 @@ public sealed class VectorFitLinearTests
             layer.bias!.IsInvalid.Should().BeFalse();
             layer.U.IsInvalid.Should().BeFalse();
             layer.V.IsInvalid.Should().BeFalse();
-            layer.InitialSigma.IsInvalid.Should().BeFalse();
+            layer.initial_sigma.IsInvalid.Should().BeFalse();
             using var x = torch.ones(2, 4);
             using var y = layer.forward(x);
             y.shape.Should().Equal(2, 3);
@@ -231,7 +231,7 @@ public sealed class VectorFitLinearTests
     {
         using var linear = SeededLinear(4, 3, hasBias: true, ScalarType.Float32, seed: 36);
         var layer = new VectorFitLinear(linear);
-        var owned = new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.InitialSigma };
+        var owned = new[] { layer.sigma, layer.bias!, layer.U, layer.V, layer.initial_sigma };
 
         layer.Dispose();
 

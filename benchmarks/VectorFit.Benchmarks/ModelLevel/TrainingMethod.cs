@@ -133,7 +133,7 @@ public sealed class TrainingRun : IDisposable
         }
 
         var value = Enum.Parse(PathOverride.PropertyType, path);
-        foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(Model))
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(Model))
         {
             PathOverride.SetValue(layer, value);
         }
@@ -147,7 +147,7 @@ public sealed class TrainingRun : IDisposable
         var loss = nn.functional.cross_entropy(Model.forward(input), labels);
         loss.backward();
         Optimizer.step();
-        Avf?.Step();
+        Avf?.step();
     }
 
     /// <summary>Values the optimizer trains, and their bytes with gradients and AdamW's two moments.</summary>

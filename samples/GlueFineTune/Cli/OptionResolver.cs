@@ -144,12 +144,12 @@ internal static class OptionResolver
             throw new UsageException("give the AVF schedule in steps (--t-i, --t-f) or in epochs (--avf-start-epoch, --avf-every-epochs), not both.");
         }
 
-        AvfOptions avf = preset.Avf with
+        AvfOptions avf = preset.AvfOptions with
         {
-            InitialStep = cli.InitialStep ?? preset.Avf.InitialStep,
-            Interval = cli.Interval ?? preset.Avf.Interval,
-            AvfSteps = cli.AvfSteps ?? preset.Avf.AvfSteps,
-            K = cli.K ?? preset.Avf.K,
+            InitialStep = cli.InitialStep ?? preset.AvfOptions.InitialStep,
+            Interval = cli.Interval ?? preset.AvfOptions.Interval,
+            AvfSteps = cli.AvfSteps ?? preset.AvfOptions.AvfSteps,
+            K = cli.K ?? preset.AvfOptions.K,
         };
         var options = new TrainingOptions
         {

@@ -129,7 +129,7 @@ internal static class DemoRunner
         log.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
             $"      dev accuracy {final:P1} after {outcome.Step} steps (best {best.Dev[outcome.Metrics.MainMetric]:P1} at epoch {best.Epoch}); before fine-tuning {before:P1}; chance {chance:P0}"));
-        log.WriteLine($"      trained {session.Surgery.AdapterParameters:N0} VectorFit values (σ and b) + {session.Surgery.ModulesToSaveParameters:N0} head values; AVF froze {session.Avf.FrozenSet.Count} vectors at the end: {string.Join(", ", session.Avf.FrozenSet.Select(v => v.Name))}");
+        log.WriteLine($"      trained {session.Surgery.AdapterParameterCount:N0} VectorFit values (σ and b) + {session.Surgery.ModulesToSaveParameterCount:N0} head values; AVF froze {session.Avf.FrozenSet.Count} vectors at the end: {string.Join(", ", session.Avf.FrozenSet.Select(v => v.Name))}");
         foreach (string line in outputs.Describe())
         {
             log.WriteLine(line);

@@ -110,7 +110,7 @@ internal sealed class GlueTrainer
                 int[] indices = order![start..Math.Min(start + options.BatchSize, order.Length)];
                 double loss = TrainStep(indices, lr, next);
                 step = next;
-                session.Avf.Step();
+                session.Avf.step();
                 NativeHeap.Trim();
                 lossSum += loss;
                 lossCount++;
@@ -295,8 +295,8 @@ internal sealed class GlueTrainer
         Method = MethodNames.Name(session.Options.Method),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),
-        AdapterParameters = session.Surgery.AdapterParameters,
-        TrainableParameters = session.Surgery.TrainableParameters,
+        AdapterParameters = session.Surgery.AdapterParameterCount,
+        TrainableParameters = session.Surgery.TrainableParameterCount,
         Settings = session.Options.Describe(),
     };
 }

@@ -84,7 +84,7 @@ internal static class TrainingCheckpoint
         Directory.CreateDirectory(fresh);
         VectorFitAdapter.Save(model, surgery, Path.Combine(fresh, AdapterFile), avf.Options);
         optimizer.save_state_dict(Path.Combine(fresh, OptimizerFile));
-        var avfTensors = avf.GetState().ToTensors();
+        var avfTensors = avf.state_dict().ToTensors();
         try
         {
             SafetensorsWriter.Save(Path.Combine(fresh, AvfFile), avfTensors);
@@ -203,7 +203,7 @@ internal static class TrainingCheckpoint
 
         try
         {
-            avf.LoadState(AvfState.FromTensors(tensors));
+            avf.load_state_dict(AvfState.FromTensors(tensors));
         }
         catch (ArgumentException e)
         {

@@ -100,7 +100,7 @@ internal sealed class TrainingSession : IDisposable
             log.WriteLine(DescribePooling(model, load, head));
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options, head));
             log.WriteLine($"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
-                + $"adapter params {surgery.AdapterParameters:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameters:N0}");
+                + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
             log.WriteLine(surgery.ToString());
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();

@@ -53,7 +53,7 @@ public sealed record AdapterInfo
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
 
     /// <summary>The AVF schedule, when one was given on saving.</summary>
-    public AvfOptions? Avf { get; init; }
+    public AvfOptions? AvfOptions { get; init; }
 
     /// <summary>Every adapted layer, with its role, shape and trained vectors.</summary>
     public required IReadOnlyList<AdaptedLayerInfo> Layers { get; init; }
@@ -101,14 +101,14 @@ public sealed record AdapterInfo
             text.Append(", ").AppendJoin(", ", selectors);
         }
 
-        text.Append(CultureInfo.InvariantCulture, $", {Layers.Count} layer(s) ({Layers.Sum(l => l.TrainableParameters):N0} trained values)");
+        text.Append(CultureInfo.InvariantCulture, $", {Layers.Count} layer(s) ({Layers.Sum(l => l.TrainableParameterCount):N0} trained values)");
         if (AddBias)
         {
             text.Append(", added biases");
         }
 
         text.Append(", modules to save: ").Append(ModulesToSave.Count == 0 ? "none" : string.Join(", ", ModulesToSave));
-        text.Append(Avf is { } avf
+        text.Append(AvfOptions is { } avf
             ? string.Create(CultureInfo.InvariantCulture, $", AVF t_i={avf.InitialStep} t_f={avf.Interval} n_f={avf.AvfSteps} k={avf.K} beta={avf.Beta}")
             : UsesAvf ? ", AVF (schedule not recorded)" : ", no AVF");
         text.Append(CultureInfo.InvariantCulture, $", {TensorNames.Count} tensor(s)");

@@ -208,7 +208,7 @@ internal static class BaseModelFingerprint
             });
             if (frozenSigma is not null)
             {
-                probes.Add(WithCasts(Probe($"{name}.sigma", frozenSigma), frozenSigma));
+                probes.Add(WithCasts(Probe($"{name}.frozen_sigma", frozenSigma), frozenSigma));
             }
         }
 

@@ -33,9 +33,9 @@ internal static class SvftPositions
                     problems.Add($"'{info.Name}' records positions for its {layer.Pattern} entries that are not the band |i - j| <= {layer.Pattern.OffDiagonals}");
                 }
             }
-            else if (rows.Concat(cols).Any(index => index < 0 || index >= layer.Rank))
+            else if (rows.Concat(cols).Any(index => index < 0 || index >= layer.rank))
             {
-                problems.Add($"'{info.Name}' records positions outside its {layer.Rank} × {layer.Rank} matrix M (indices must lie in [0, {layer.Rank}))");
+                problems.Add($"'{info.Name}' records positions outside its {layer.rank} × {layer.rank} matrix M (indices must lie in [0, {layer.rank}))");
             }
         }
 
@@ -64,8 +64,8 @@ internal static class SvftPositions
 
         var low = Math.Min(rows.min().item<long>(), cols.min().item<long>());
         var high = Math.Max(rows.max().item<long>(), cols.max().item<long>());
-        return low < 0 || high >= layer.Rank
-            ? $"{what}: svft_rows/svft_cols hold positions in [{low}, {high}], outside its {layer.Rank} × {layer.Rank} matrix M (indices must lie in [0, {layer.Rank})). {Fix}"
+        return low < 0 || high >= layer.rank
+            ? $"{what}: svft_rows/svft_cols hold positions in [{low}, {high}], outside its {layer.rank} × {layer.rank} matrix M (indices must lie in [0, {layer.rank})). {Fix}"
             : null;
     }
 

@@ -35,7 +35,7 @@ public static class VectorFitAdapter
     /// <param name="model">The adapted model.</param>
     /// <param name="report">The report <see cref="ModelSurgery.Apply"/> returned for this model.</param>
     /// <param name="path">The file to create or replace (conventionally <c>*.safetensors</c>); its folder must exist.</param>
-    /// <param name="avf">The AVF schedule used in training, recorded for reference; <c>null</c> for none.</param>
+    /// <param name="avfOptions">The AVF schedule used in training, recorded for reference; <c>null</c> for none.</param>
     /// <param name="fingerprintBuffers">
     /// Whether the base-model fingerprint covers persistent buffers (e.g. BatchNorm running statistics) besides frozen
     /// parameters (the default). Pass <c>false</c> only when the buffers legitimately differ between the trained model and a
@@ -45,7 +45,7 @@ public static class VectorFitAdapter
     /// The report does not describe the model's adapted layers; or a tensor to save holds NaN or infinite values (training
     /// diverged: the message names them, and nothing is written).
     /// </exception>
-    public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avf = null, bool fingerprintBuffers = true)
+    public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avfOptions = null, bool fingerprintBuffers = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(report);
@@ -94,7 +94,7 @@ public static class VectorFitAdapter
                 UsedPredicate = config.TargetPredicate is not null,
                 AddBias = config.AddBias,
                 ModulesToSave = report.ModulesToSave,
-                Avf = avf,
+                AvfOptions = avfOptions,
                 Layers = report.Layers,
                 TensorNames = tensors.Select(t => t.Key).ToList(),
                 FingerprintsBuffers = fingerprintBuffers,

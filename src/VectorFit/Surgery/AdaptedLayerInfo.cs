@@ -46,7 +46,7 @@ public sealed record AdaptedLayerInfo
     /// The trained values in this layer, as they train: <c>r</c> for σ (VectorFit) or <see cref="SvftValueCount"/> for <c>M</c>
     /// (SVFT), plus <c>d_out</c> for the bias.
     /// </summary>
-    public long TrainableParameters => (TrainSigma ? (Method == AdaptationMethod.Svft ? SvftValueCount : SigmaLength) : 0) + (TrainBias ? BiasLength : 0);
+    public long TrainableParameterCount => (TrainSigma ? (Method == AdaptationMethod.Svft ? SvftValueCount : SigmaLength) : 0) + (TrainBias ? BiasLength : 0);
 
     /// <summary>One line: <c>name (Role) in→out r=… trains sigma[r] bias[out]</c>, or for SVFT <c>… r=… svft Banded(d=2) trains svft_values[nnz] bias[out]</c>.</summary>
     /// <returns>The description.</returns>

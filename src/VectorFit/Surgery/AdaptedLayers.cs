@@ -91,7 +91,7 @@ internal static class AdaptedLayers
     public static (Tensor U, Tensor V, Tensor? FrozenSigma) Factors(nn.Module layer) => layer switch
     {
         VectorFitLinear vectorFit => (vectorFit.U, vectorFit.V, null),
-        SvftLinear svft => (svft.U, svft.V, svft.sigma),
+        SvftLinear svft => (svft.U, svft.V, svft.frozen_sigma),
         _ => throw new ArgumentException($"{layer.GetType().Name} is not an adapted layer.", nameof(layer)),
     };
 
@@ -112,7 +112,7 @@ internal static class AdaptedLayers
             Role = role,
             InFeatures = vectorFit.in_features,
             OutFeatures = vectorFit.out_features,
-            Rank = vectorFit.Rank,
+            Rank = vectorFit.rank,
             HasBias = vectorFit.bias is not null,
             TrainSigma = vectorFit.Options.TrainSigma,
             TrainBias = vectorFit.Options.TrainBias && vectorFit.bias is not null,
@@ -123,7 +123,7 @@ internal static class AdaptedLayers
             Role = role,
             InFeatures = svft.in_features,
             OutFeatures = svft.out_features,
-            Rank = svft.Rank,
+            Rank = svft.rank,
             HasBias = svft.bias is not null,
             TrainSigma = svft.Options.TrainValues,
             TrainBias = svft.Options.TrainBias && svft.bias is not null,

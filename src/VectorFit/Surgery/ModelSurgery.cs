@@ -248,22 +248,31 @@ public static class ModelSurgery
         }
     }
 
-    /// <summary>Every <see cref="VectorFitLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
-    /// <param name="model">An adapted model.</param>
+    /// <summary>
+    /// Every module of type <typeparamref name="TLayer"/> in <paramref name="model"/> with its full name, in <c>named_modules()</c>
+    /// order, each layer once (a layer registered under two names keeps its first): <c>FindLayers&lt;VectorFitLinear&gt;(model)</c>,
+    /// <c>FindLayers&lt;SvftLinear&gt;(model)</c>, or any other module type.
+    /// </summary>
+    /// <typeparam name="TLayer">The layer type to find (<see cref="VectorFitLinear"/>, <see cref="SvftLinear"/>, ...).</typeparam>
+    /// <param name="model">A model, usually an adapted one.</param>
     /// <returns>The named layers, e.g. to build an <see cref="AvfScheduler"/>.</returns>
-    public static IReadOnlyList<(string Name, VectorFitLinear Layer)> FindVectorFitLayers(nn.Module model)
+    public static IReadOnlyList<(string name, TLayer layer)> FindLayers<TLayer>(nn.Module model)
+        where TLayer : nn.Module
     {
         ArgumentNullException.ThrowIfNull(model);
-        return ModuleTree.Distinct<VectorFitLinear>(ModuleTree.Walk(model));
+        return ModuleTree.Distinct<TLayer>(ModuleTree.Walk(model));
     }
 
-    /// <summary>Every <see cref="SvftLinear"/> of <paramref name="model"/> with its full name, in <c>named_modules()</c> order (each layer once).</summary>
-    /// <param name="model">A model adapted with <see cref="AdaptationMethod.Svft"/>.</param>
+    /// <summary>
+    /// Every adapted layer of <paramref name="model"/> — <see cref="VectorFitLinear"/> and <see cref="SvftLinear"/> alike — with its
+    /// full name, in <c>named_modules()</c> order, each layer once.
+    /// </summary>
+    /// <param name="model">An adapted model.</param>
     /// <returns>The named layers.</returns>
-    public static IReadOnlyList<(string Name, SvftLinear Layer)> FindSvftLayers(nn.Module model)
+    public static IReadOnlyList<(string name, nn.Module layer)> FindAdaptedLayers(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return ModuleTree.Distinct<SvftLinear>(ModuleTree.Walk(model));
+        return ModuleTree.Distinct<nn.Module>(ModuleTree.Walk(model)).Where(l => l.Module is VectorFitLinear or SvftLinear).ToList();
     }
 
     private static long CallsOf(nn.Module layer) => layer switch

@@ -11,10 +11,10 @@ namespace VectorFit;
 /// parameter counts; <see cref="ToString"/> prints them like PEFT's <c>print_trainable_parameters</c>.
 /// </summary>
 /// <remarks>
-/// <see cref="AllParameters"/> counts the base model once (each adapted layer's frozen <c>W₀</c> is held as the
+/// <see cref="AllParameterCount"/> counts the base model once (each adapted layer's frozen <c>W₀</c> is held as the
 /// buffers <c>U</c>, <c>V</c> but counted as its <c>d_out·d_in</c> weights) plus the σ vectors and any biases the
 /// surgery created, as PEFT counts the base model plus the adapter. For DeBERTaV3-base with the default variant,
-/// <see cref="AdapterParameters"/> is 138,240 (method §1), about 0.08% of <see cref="AllParameters"/>.
+/// <see cref="AdapterParameterCount"/> is 138,240 (method §1), about 0.08% of <see cref="AllParameterCount"/>.
 /// </remarks>
 public sealed class SurgeryReport
 {
@@ -41,10 +41,10 @@ public sealed class SurgeryReport
         Layers = layers;
         ModulesToSave = modulesToSave;
         UnmatchedTargets = unmatchedTargets;
-        BaseParameters = baseParameters;
-        AllParameters = allParameters;
-        TrainableParameters = trainableParameters;
-        ModulesToSaveParameters = modulesToSaveParameters;
+        BaseParameterCount = baseParameters;
+        AllParameterCount = allParameters;
+        TrainableParameterCount = trainableParameters;
+        ModulesToSaveParameterCount = modulesToSaveParameters;
     }
 
     /// <summary>The configuration the surgery applied.</summary>
@@ -75,22 +75,22 @@ public sealed class SurgeryReport
     public IReadOnlyList<string> ExcludedFromAllLinear { get; }
 
     /// <summary>The model's parameter count before surgery.</summary>
-    public long BaseParameters { get; }
+    public long BaseParameterCount { get; }
 
     /// <summary>The base model's parameters plus those the surgery added (σ, or SVFT's entries of <c>M</c>, and created biases); the denominator of <see cref="TrainablePercent"/>.</summary>
-    public long AllParameters { get; }
+    public long AllParameterCount { get; }
 
     /// <summary>Parameters with <c>requires_grad</c> after surgery: the trained vectors plus the fully trained modules.</summary>
-    public long TrainableParameters { get; }
+    public long TrainableParameterCount { get; }
 
     /// <summary>The trained σ (or SVFT <c>M</c> entries) and b values of the adapted layers (the papers' parameter count, which leaves out the task head).</summary>
-    public long AdapterParameters => Layers.Sum(l => l.TrainableParameters);
+    public long AdapterParameterCount => Layers.Sum(l => l.TrainableParameterCount);
 
     /// <summary>The parameters of the fully trained modules (<see cref="ModulesToSave"/>).</summary>
-    public long ModulesToSaveParameters { get; }
+    public long ModulesToSaveParameterCount { get; }
 
-    /// <summary><c>100 · TrainableParameters / AllParameters</c>.</summary>
-    public double TrainablePercent => AllParameters == 0 ? 0 : 100.0 * TrainableParameters / AllParameters;
+    /// <summary><c>100 · TrainableParameterCount / AllParameterCount</c>.</summary>
+    public double TrainablePercent => AllParameterCount == 0 ? 0 : 100.0 * TrainableParameterCount / AllParameterCount;
 
     /// <summary>
     /// The parameters to give the optimizer: every σ (or SVFT value vector) and bias the surgery made trainable, and every
@@ -159,7 +159,7 @@ public sealed class SurgeryReport
     public override string ToString()
         => string.Create(
             CultureInfo.InvariantCulture,
-            $"trainable params: {TrainableParameters:N0} || all params: {AllParameters:N0} || trainable%: {TrainablePercent:F4}");
+            $"trainable params: {TrainableParameterCount:N0} || all params: {AllParameterCount:N0} || trainable%: {TrainablePercent:F4}");
 
     /// <summary>A multi-line description: the summary line, the variant, one line per adapted layer, the fully trained modules and unmatched selectors.</summary>
     /// <returns>The description.</returns>
@@ -167,7 +167,7 @@ public sealed class SurgeryReport
     {
         var text = new StringBuilder();
         text.AppendLine(ToString());
-        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameters:N0}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
         foreach (var layer in Layers)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");
@@ -175,7 +175,7 @@ public sealed class SurgeryReport
 
         if (ModulesToSave.Count > 0)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"trained fully: {string.Join(", ", ModulesToSave)} ({ModulesToSaveParameters:N0} params)");
+            text.AppendLine(CultureInfo.InvariantCulture, $"trained fully: {string.Join(", ", ModulesToSave)} ({ModulesToSaveParameterCount:N0} params)");
         }
 
         if (ExcludedFromAllLinear.Count > 0)

@@ -49,17 +49,35 @@ public sealed record TargetPreset(string Name, IReadOnlyList<RoleTarget> Targets
     /// <summary>The built-in presets.</summary>
     public static IReadOnlyList<TargetPreset> BuiltIn { get; } = new[] { Bert, Roberta, DebertaV2, Vit, Bart, Llama };
 
-    /// <summary>The built-in preset called <paramref name="name"/> (case-insensitive; <c>deberta-v3</c> is <see cref="DebertaV2"/>).</summary>
+    /// <summary>The built-in preset called <paramref name="name"/> (case-insensitive; <c>deberta-v3</c> and <c>deberta</c> are <see cref="DebertaV2"/>).</summary>
     /// <param name="name">A preset name such as <c>bert</c>.</param>
-    /// <returns>The preset, or <c>null</c> when there is none by that name.</returns>
-    public static TargetPreset? FromName(string name)
+    /// <returns>The preset.</returns>
+    /// <exception cref="ArgumentException">No built-in preset has that name; the message lists the known names.</exception>
+    public static TargetPreset Get(string name)
     {
-        if (string.Equals(name, "deberta-v3", StringComparison.OrdinalIgnoreCase) || string.Equals(name, "deberta", StringComparison.OrdinalIgnoreCase))
+        ArgumentNullException.ThrowIfNull(name);
+        if (TryGet(name, out var preset))
         {
-            return DebertaV2;
+            return preset;
         }
 
-        return BuiltIn.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+        throw new ArgumentException(
+            $"No target preset called '{name}'. Known presets: {string.Join(", ", BuiltIn.Select(p => p.Name))} (deberta-v3 = deberta-v2); " +
+            "for another architecture set VectorFitConfig.TargetSuffixes, TargetNames, TargetPatterns or TargetAllLinear.",
+            nameof(name));
+    }
+
+    /// <summary>Looks up the built-in preset called <paramref name="name"/> (case-insensitive, as <see cref="Get"/>).</summary>
+    /// <param name="name">A preset name such as <c>bert</c>.</param>
+    /// <param name="preset">The preset, or <c>null</c> when there is none by that name.</param>
+    /// <returns>Whether a preset has that name.</returns>
+    public static bool TryGet(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TargetPreset? preset)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        preset = string.Equals(name, "deberta-v3", StringComparison.OrdinalIgnoreCase) || string.Equals(name, "deberta", StringComparison.OrdinalIgnoreCase)
+            ? DebertaV2
+            : BuiltIn.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+        return preset is not null;
     }
 
     /// <summary>The role of the layer called <paramref name="layerName"/>: the role of the longest matching suffix, or <c>null</c> when none matches.</summary>

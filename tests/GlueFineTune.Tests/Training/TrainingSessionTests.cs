@@ -28,7 +28,7 @@ public sealed class TrainingSessionTests
         report.Layers.Select(l => l.Role).Distinct().Should().HaveCount(6);
         report.Layers.Should().Contain(l => l.Name == keyLayer && l.Role == LayerRole.Key);
         // Per block: q,k,v,o 4 × (16 σ + 16 b), f1 16 σ + 32 b, f2 16 σ + 16 b = 208 (method §1's count at toy size).
-        report.AdapterParameters.Should().Be(2 * 208);
+        report.AdapterParameterCount.Should().Be(2 * 208);
         report.ModulesToSave.Should().Equal("classifier");
         after.allclose(before, rtol: 1e-4, atol: 1e-5).Should().BeTrue("the adapted model equals the base model at initialisation");
         model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name)
@@ -43,6 +43,6 @@ public sealed class TrainingSessionTests
         SurgeryReport report = ModelSurgery.Apply(model, TrainingSession.SurgeryConfig(model, VectorFitVariant.SigmaAttention, ["pooler", "classifier"]));
 
         report.Layers.Should().HaveCount(8).And.OnlyContain(l => l.Role.IsAttention() && l.TrainSigma && !l.TrainBias);
-        report.AdapterParameters.Should().Be(8 * 16);
+        report.AdapterParameterCount.Should().Be(8 * 16);
     }
 }

@@ -27,7 +27,7 @@ public sealed class AdapterInfoTests
             UsesAvf = true,
             Preset = "bert",
             ModulesToSave = ["classifier"],
-            Avf = AvfPresets.Rte.Avf,
+            AvfOptions = AvfPresets.Rte.AvfOptions,
             Layers = [Query, Intermediate],
             TensorNames = ["a", "b", "c", "d", "classifier.weight", "classifier.bias"],
         };

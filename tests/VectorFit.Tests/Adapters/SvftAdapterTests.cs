@@ -59,7 +59,7 @@ public sealed class SvftAdapterTests : IDisposable
             "encoder.layer.0.attention.self.query.svft_values", "encoder.layer.0.attention.self.query.svft_rows",
             "encoder.layer.0.attention.self.query.svft_cols", "encoder.layer.1.output.dense.bias", "classifier.weight",
         });
-        names.Should().NotContain(n => n.EndsWith(".U", StringComparison.Ordinal) || n.EndsWith(".V", StringComparison.Ordinal) || n.EndsWith(".sigma", StringComparison.Ordinal));
+        names.Should().NotContain(n => n.EndsWith(".U", StringComparison.Ordinal) || n.EndsWith(".V", StringComparison.Ordinal) || n.EndsWith(".sigma", StringComparison.Ordinal) || n.EndsWith(".frozen_sigma", StringComparison.Ordinal));
         reader.Tensors.Where(t => t.Name.EndsWith(".svft_rows", StringComparison.Ordinal)).Should().OnlyContain(t => t.DType == "I64" && t.ElementCount == 34);
         reader.Tensors.Where(t => t.Name.EndsWith(".svft_values", StringComparison.Ordinal)).Sum(t => t.ElementCount).Should().Be(12 * 34);
 
@@ -105,7 +105,7 @@ public sealed class SvftAdapterTests : IDisposable
         using var trained = trainedLogits;
         using var fresh = new TinyBert(seed: 1);
         ModelSurgery.Apply(fresh, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig());
-        var query = ModelSurgery.FindSvftLayers(fresh).First().Layer;
+        var query = ModelSurgery.FindLayers<SvftLinear>(fresh).First().layer;
         var drawn = query.svft_cols.data<long>().ToArray();
         Set(query.svft_cols, drawn.Select(c => (double)((c + 1) % 8)).ToArray()); // as if another version had drawn other positions
 

@@ -85,7 +85,7 @@ public sealed class VectorFitAdapterTests : IDisposable
         info.UsesAvf.Should().BeTrue();
         info.Preset.Should().Be("bert");
         info.ModulesToSave.Should().Equal("classifier");
-        info.Avf.Should().Be(avf);
+        info.AvfOptions.Should().Be(avf);
         info.Layers.Should().HaveCount(12);
         info.Layers.Single(l => l.Name == "encoder.layer.0.intermediate.dense").Should().BeEquivalentTo(
             new { Role = LayerRole.FeedForward1, InFeatures = 8L, OutFeatures = 16L, Rank = 8L, TrainSigma = true, TrainBias = true });

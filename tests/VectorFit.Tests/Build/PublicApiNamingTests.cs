@@ -22,25 +22,6 @@ public sealed partial class PublicApiNamingTests
     /// </summary>
     private static readonly Dictionary<string, string> PendingRenames = new(StringComparer.Ordinal)
     {
-        ["AvfScheduler.Step"] = "guide D1: step()",
-        ["AvfScheduler.GetState"] = "guide D2: state_dict()",
-        ["AvfScheduler.LoadState"] = "guide D2: load_state_dict(AvfState)",
-        ["VectorFitLinear.Rank"] = "guide D3: rank",
-        ["VectorFitLinear.InitialSigma"] = "guide D3: initial_sigma",
-        ["SvftLinear.Rank"] = "guide D3: rank",
-        ["SvftLinear.sigma"] = "guide D4: frozen_sigma",
-        ["ModelSurgery.FindVectorFitLayers"] = "guide D5, D7: FindLayers<VectorFitLinear>, (name, layer)",
-        ["ModelSurgery.FindSvftLayers"] = "guide D5, D7: FindLayers<SvftLinear>, (name, layer)",
-        ["TargetPreset.FromName"] = "guide D6: Get(name) throws, TryGet(name, out preset)",
-        ["AvfPreset.Avf"] = "guide D8: AvfOptions",
-        ["AvfState.Options"] = "guide D8: AvfOptions",
-        ["AdapterInfo.Avf"] = "guide D8: AvfOptions",
-        ["SurgeryReport.BaseParameters"] = "guide D9: BaseParameterCount",
-        ["SurgeryReport.AllParameters"] = "guide D9: AllParameterCount",
-        ["SurgeryReport.TrainableParameters"] = "guide D9: TrainableParameterCount",
-        ["SurgeryReport.AdapterParameters"] = "guide D9: AdapterParameterCount",
-        ["SurgeryReport.ModulesToSaveParameters"] = "guide D9: ModulesToSaveParameterCount",
-        ["AdaptedLayerInfo.TrainableParameters"] = "guide D9: TrainableParameterCount",
     };
 
     /// <summary>TorchSharp's names for the concepts the library mirrors: spelled exactly so, and only on types that mirror TorchSharp objects.</summary>

@@ -57,7 +57,7 @@ public sealed class ModelSurgeryTests
         }
 
         // ...and forward really runs the new layers: zeroing every σ changes the output.
-        foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(model))
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(model))
         {
             using var noGrad = torch.no_grad();
             layer.sigma.zero_();
@@ -89,7 +89,7 @@ public sealed class ModelSurgeryTests
         using var model = new TinyBert(seed: 9);
         model.eval();
         ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
-        ModelSurgery.FindVectorFitLayers(model).Should().OnlyContain(l => !l.Layer.training);
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().OnlyContain(l => !l.layer.training);
 
         ModelSurgery.MergeAndUnload(model);
         model.modules().Should().OnlyContain(m => !m.training);
@@ -148,12 +148,12 @@ public sealed class ModelSurgeryTests
     {
         using var model = new TinyBert(seed: 1);
         ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
-        var layers = ModelSurgery.FindVectorFitLayers(model).Select(l => l.Layer).ToList();
+        var layers = ModelSurgery.FindLayers<VectorFitLinear>(model).Select(l => l.layer).ToList();
 
         var act = () => ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
 
         act.Should().Throw<InvalidOperationException>().WithMessage("*already holds 12 VectorFitLinear*never applied twice*");
-        ModelSurgery.FindVectorFitLayers(model).Select(l => l.Layer).Should().Equal(layers);
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Select(l => l.layer).Should().Equal(layers);
     }
 
     [Fact]
@@ -208,7 +208,7 @@ public sealed class ModelSurgeryTests
         var act = () => ModelSurgery.Apply(model, config);
 
         act.Should().Throw<ArgumentException>().WithMessage(@"TargetPatterns 'decoder\..*' matched no Linear layer*Linear layers in the model: 'classifier'*AllowUnmatchedTargets*");
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
 
         var report = ModelSurgery.Apply(model, config with { AllowUnmatchedTargets = true });
         report.UnmatchedTargets.Should().Equal(@"TargetPatterns 'decoder\..*'");
@@ -229,7 +229,7 @@ public sealed class ModelSurgeryTests
         report.ModulesToSave.Should().Equal("encoder", "classifier");
         var trained = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
         trained.Should().NotBeEmpty().And.OnlyContain(n => n.StartsWith("encoder.", StringComparison.Ordinal) || n.StartsWith("classifier.", StringComparison.Ordinal));
-        report.TrainableParameters.Should().Be(report.ModulesToSaveParameters);
+        report.TrainableParameterCount.Should().Be(report.ModulesToSaveParameterCount);
     }
 
     [Fact]
@@ -257,7 +257,7 @@ public sealed class ModelSurgeryTests
 
         var overlapping = () => ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = new[] { "encoder.layer.1" } });
         overlapping.Should().Throw<ArgumentException>().WithMessage("The adapted layer 'encoder.layer.1.*' lies inside 'encoder.layer.1'*");
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
     }
 
     [Fact]
@@ -265,7 +265,7 @@ public sealed class ModelSurgeryTests
     {
         using var model = new TinyBert(seed: 7);
         ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert });
-        foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(model))
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(model))
         {
             using var noGrad = torch.no_grad();
             layer.sigma.mul_(1.5);

@@ -17,12 +17,12 @@ public sealed class SurgeryReportTests
         using var model = new TinyBert(seed: 1);
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = new[] { "classifier" } });
 
-        report.BaseParameters.Should().Be(1467).And.Be(BaseParameters);
+        report.BaseParameterCount.Should().Be(1467).And.Be(BaseParameters);
         // Surgery adds σ (r = 8 in each of the 12 layers); the frozen W₀ counts once.
-        report.AllParameters.Should().Be(BaseParameters + (12 * 8));
-        report.AdapterParameters.Should().Be(208);
-        report.ModulesToSaveParameters.Should().Be(27);
-        report.TrainableParameters.Should().Be(208 + 27);
+        report.AllParameterCount.Should().Be(BaseParameters + (12 * 8));
+        report.AdapterParameterCount.Should().Be(208);
+        report.ModulesToSaveParameterCount.Should().Be(27);
+        report.TrainableParameterCount.Should().Be(208 + 27);
         report.TrainablePercent.Should().BeApproximately(100.0 * 235 / 1563, 1e-12);
         report.ToString().Should().Be("trainable params: 235 || all params: 1,563 || trainable%: 15.0352");
     }
@@ -37,7 +37,7 @@ public sealed class SurgeryReportTests
             "encoder.layer.0.attention.self.query", "encoder.layer.0.attention.self.key", "encoder.layer.0.attention.self.value",
             "encoder.layer.0.attention.output.dense", "encoder.layer.0.intermediate.dense", "encoder.layer.0.output.dense");
         var f1 = report.Layers.Single(l => l.Name == "encoder.layer.1.intermediate.dense");
-        f1.Should().BeEquivalentTo(new { Role = LayerRole.FeedForward1, InFeatures = 8L, OutFeatures = 16L, Rank = 8L, SigmaLength = 8L, BiasLength = 16L, TrainableParameters = 24L });
+        f1.Should().BeEquivalentTo(new { Role = LayerRole.FeedForward1, InFeatures = 8L, OutFeatures = 16L, Rank = 8L, SigmaLength = 8L, BiasLength = 16L, TrainableParameterCount = 24L });
         f1.ToString().Should().Be("encoder.layer.1.intermediate.dense (FeedForward1) 8->16 r=8 trains sigma[8] bias[16]");
         report.Describe().Should().Contain("variant: VectorFit (train with AVF)").And.Contain("encoder.layer.1.output.dense (FeedForward2) 16->8 r=8");
     }

@@ -115,7 +115,7 @@ public sealed class SvdCacheTests : IDisposable
         var act = () => ModelSurgery.ApplyWithSvdCache(model, Config, path);
 
         act.Should().Throw<ArgumentException>().WithMessage("*is a safetensors file but not a VectorFit SVD cache*Pass another path*");
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public sealed class SvdCacheTests : IDisposable
         var act = () => ModelSurgery.ApplyWithSvdCache(model, Config, path);
 
         act.Should().Throw<ArgumentException>().WithMessage("*is not a readable SVD cache*Delete it*");
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
     }
 
     private static void AssertBitIdentical(nn.Module expected, nn.Module actual)
@@ -142,10 +142,10 @@ public sealed class SvdCacheTests : IDisposable
             Values(have[key]).Should().Equal(Values(want[key]), $"'{key}' must be bit-identical");
         }
 
-        var sigmas = ModelSurgery.FindVectorFitLayers(expected).Zip(ModelSurgery.FindVectorFitLayers(actual));
+        var sigmas = ModelSurgery.FindLayers<VectorFitLinear>(expected).Zip(ModelSurgery.FindLayers<VectorFitLinear>(actual));
         foreach (var (a, b) in sigmas)
         {
-            Values(b.Layer.InitialSigma).Should().Equal(Values(a.Layer.InitialSigma), $"σ₀ of '{a.Name}'");
+            Values(b.layer.initial_sigma).Should().Equal(Values(a.layer.initial_sigma), $"σ₀ of '{a.name}'");
         }
     }
 }

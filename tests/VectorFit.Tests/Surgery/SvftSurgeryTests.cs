@@ -37,8 +37,8 @@ public sealed class SvftSurgeryTests
 
         var report = ModelSurgery.Apply(model, BandedBert);
 
-        ModelSurgery.FindSvftLayers(model).Should().HaveCount(12).And.OnlyContain(l => l.Layer.Pattern == SvftPattern.Banded(2));
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<SvftLinear>(model).Should().HaveCount(12).And.OnlyContain(l => l.layer.Pattern == SvftPattern.Banded(2));
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
         model.named_modules().Select(m => m.module).OfType<Linear>().Should().ContainSingle("only the classifier stays a Linear");
         model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).Should()
             .OnlyContain(n => n.EndsWith(".svft_values", StringComparison.Ordinal) || n.EndsWith(".bias", StringComparison.Ordinal) || n.StartsWith("classifier.", StringComparison.Ordinal))
@@ -57,16 +57,16 @@ public sealed class SvftSurgeryTests
         // Banded d = 2 at r = 8: 8·5 − 2·3 = 34 values per layer; biases 2·(4·8 + 16 + 8) = 112; head 27.
         const long values = 12 * 34;
         report.Layers.Should().OnlyContain(l => l.Method == AdaptationMethod.Svft && l.SvftValueCount == 34);
-        report.AdapterParameters.Should().Be(values + 112);
-        report.TrainableParameters.Should().Be(values + 112 + 27);
-        report.AllParameters.Should().Be(BaseParameters + values, "the frozen W₀ counts once and σ is a frozen buffer");
+        report.AdapterParameterCount.Should().Be(values + 112);
+        report.TrainableParameterCount.Should().Be(values + 112 + 27);
+        report.AllParameterCount.Should().Be(BaseParameters + values, "the frozen W₀ counts once and σ is a frozen buffer");
         report.UsesAvf.Should().BeFalse();
         report.ToString().Should().Be("trainable params: 547 || all params: 1,875 || trainable%: 29.1733");
         var f1 = report.Layers.Single(l => l.Name == "encoder.layer.1.intermediate.dense");
-        f1.TrainableParameters.Should().Be(34 + 16);
+        f1.TrainableParameterCount.Should().Be(34 + 16);
         f1.ToString().Should().Be("encoder.layer.1.intermediate.dense (FeedForward1) 8->16 r=8 svft Banded(d=2) trains svft_values[34] bias[16]");
         report.Describe().Should().Contain("method: Svft (Banded(d=2)), variant: VectorFit, adapted layers: 12, adapter params: 520");
-        foreach (var (name, layer) in ModelSurgery.FindSvftLayers(model))
+        foreach (var (name, layer) in ModelSurgery.FindLayers<SvftLinear>(model))
         {
             layer.ValueCount.Should().Be(report.Layers.Single(l => l.Name == name).SvftValueCount);
         }
@@ -82,10 +82,10 @@ public sealed class SvftSurgeryTests
         var sigmaAB = ModelSurgery.Apply(attentionAndBias, BandedBert with { Variant = VectorFitVariant.SigmaAttentionAndBias, ModulesToSave = Array.Empty<string>() });
 
         sigmaA.Layers.Should().HaveCount(8);
-        sigmaA.AdapterParameters.Should().Be(8 * 34);
-        ModelSurgery.FindSvftLayers(attentionOnly).Should().OnlyContain(l => l.Layer.svft_values.requires_grad && !l.Layer.bias!.requires_grad);
-        sigmaAB.AdapterParameters.Should().Be((8 * 34) + 112);
-        var f2 = ModelSurgery.FindSvftLayers(attentionAndBias).Single(l => l.Name == "encoder.layer.0.output.dense").Layer;
+        sigmaA.AdapterParameterCount.Should().Be(8 * 34);
+        ModelSurgery.FindLayers<SvftLinear>(attentionOnly).Should().OnlyContain(l => l.layer.svft_values.requires_grad && !l.layer.bias!.requires_grad);
+        sigmaAB.AdapterParameterCount.Should().Be((8 * 34) + 112);
+        var f2 = ModelSurgery.FindLayers<SvftLinear>(attentionAndBias).Single(l => l.name == "encoder.layer.0.output.dense").layer;
         f2.svft_values.requires_grad.Should().BeFalse("Σa + b trains only the bias of f1 and f2");
         f2.bias!.requires_grad.Should().BeTrue();
     }
@@ -130,7 +130,7 @@ public sealed class SvftSurgeryTests
 
         act.Should().Throw<ArgumentException>().WithMessage(
             $"Surgery changed nothing: SvftPattern Random(d={d}, seed=1) does not fit 12 of the 12 selected layer(s).*M is 8 × 8, so d can be at most 7 (which fills M), got d = {d}*");
-        ModelSurgery.FindSvftLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<SvftLinear>(model).Should().BeEmpty();
     }
 
     [Fact]
@@ -170,7 +170,7 @@ public sealed class SvftSurgeryTests
         var merged = ModelSurgery.MergeAndUnload(model);
 
         merged.Should().HaveCount(12);
-        ModelSurgery.FindSvftLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<SvftLinear>(model).Should().BeEmpty();
         model.named_modules().Select(m => m.module).OfType<Linear>().Should().HaveCount(13);
         using var after = model.forward(tokens);
         MaxAbsDiff(after, adapted).Should().BeLessThan(Float64Tolerance);
@@ -191,13 +191,13 @@ public sealed class SvftSurgeryTests
 
         ModelSurgery.Apply(model, new VectorFitConfig { Method = AdaptationMethod.Svft, SvftPattern = SvftPattern.Banded(1), TargetPredicate = (_, _) => true });
 
-        ModelSurgery.FindSvftLayers(model).Select(l => l.Name).Should().BeEquivalentTo(linears);
+        ModelSurgery.FindLayers<SvftLinear>(model).Select(l => l.name).Should().BeEquivalentTo(linears);
         using (var atInit = model.forward(x))
         {
             MaxAbsDiff(atInit, before).Should().BeLessThan(Float64Tolerance);
         }
 
-        foreach (var (_, layer) in ModelSurgery.FindSvftLayers(model))
+        foreach (var (_, layer) in ModelSurgery.FindLayers<SvftLinear>(model))
         {
             SvftLinearTests.Perturb(layer, seed: 7);
         }
@@ -207,7 +207,7 @@ public sealed class SvftSurgeryTests
         ModelSurgery.MergeAndUnload(model);
         using var merged = model.forward(x);
         MaxAbsDiff(merged, adapted).Should().BeLessThan(Float64Tolerance);
-        ModelSurgery.FindSvftLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<SvftLinear>(model).Should().BeEmpty();
     }
 
     /// <summary>One AdamW step on the trainable parameters with a seeded cross-entropy loss.</summary>

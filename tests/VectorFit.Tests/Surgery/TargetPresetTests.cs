@@ -86,11 +86,16 @@ public sealed class TargetPresetTests
         => TargetPreset.Bert.RoleOf(name).Should().Be(role);
 
     [Fact]
-    public void FromName_FindsBuiltInPresets()
+    public void Get_FindsBuiltInPresets_AndThrowsNamingTheKnownOnes()
     {
-        TargetPreset.FromName("BERT").Should().BeSameAs(TargetPreset.Bert);
-        TargetPreset.FromName("deberta-v3").Should().BeSameAs(TargetPreset.DebertaV2);
-        TargetPreset.FromName("gpt2").Should().BeNull();
+        TargetPreset.Get("BERT").Should().BeSameAs(TargetPreset.Bert);
+        TargetPreset.Get("deberta-v3").Should().BeSameAs(TargetPreset.DebertaV2);
+        var unknown = () => TargetPreset.Get("gpt2");
+        unknown.Should().Throw<ArgumentException>().WithMessage("No target preset called 'gpt2'. Known presets: bert, *llama*").And.ParamName.Should().Be("name");
+        TargetPreset.TryGet("gpt2", out var none).Should().BeFalse();
+        none.Should().BeNull();
+        TargetPreset.TryGet("Llama", out var llama).Should().BeTrue();
+        llama.Should().BeSameAs(TargetPreset.Llama);
     }
 
     [Fact]

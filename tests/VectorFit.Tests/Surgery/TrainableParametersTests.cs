@@ -42,7 +42,7 @@ public sealed class TrainableParametersTests
         var expected = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         parameters.Select(p => p.Handle).Should().Equal(expected.Select(p => p.parameter.Handle));
         expected.Select(p => p.name).Should().Contain(["encoder.layer.0.attention.self.query.sigma", "encoder.layer.1.output.dense.bias", "classifier.weight"]);
-        parameters.Sum(p => p.numel()).Should().Be(report.TrainableParameters);
+        parameters.Sum(p => p.numel()).Should().Be(report.TrainableParameterCount);
 
         using var optimizer = torch.optim.AdamW(parameters, lr: 1e-2);
         using var before = model.named_parameters().Single(p => p.name == "encoder.layer.0.attention.self.query.sigma").parameter.detach().clone();
@@ -66,7 +66,7 @@ public sealed class TrainableParametersTests
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 1, Interval = 1, AvfSteps = 1, K = 3 });
         var all = report.GetTrainableParameters().Count;
 
-        avf.Step().Should().BeTrue();
+        avf.step().Should().BeTrue();
 
         avf.FrozenSet.Should().HaveCount(3);
         report.GetTrainableParameters().Should().HaveCount(all);

@@ -32,10 +32,10 @@ public sealed class VariantTests
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, Variant = variant });
 
         report.Layers.Should().HaveCount(expected.Layers);
-        report.AdapterParameters.Should().Be(expected.Trained);
-        report.TrainableParameters.Should().Be(expected.Trained, "nothing but the vectors trains without ModulesToSave");
+        report.AdapterParameterCount.Should().Be(expected.Trained);
+        report.TrainableParameterCount.Should().Be(expected.Trained, "nothing but the vectors trains without ModulesToSave");
         report.UsesAvf.Should().Be(variant == VectorFitVariant.VectorFit);
-        var layers = ModelSurgery.FindVectorFitLayers(model).ToDictionary(l => l.Name, l => l.Layer);
+        var layers = ModelSurgery.FindLayers<VectorFitLinear>(model).ToDictionary(l => l.name, l => l.layer);
         foreach (var info in report.Layers)
         {
             var attention = info.Role.IsAttention();
@@ -67,7 +67,7 @@ public sealed class VariantTests
         {
             var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Llama, AllowUnmatchedTargets = true });
             report.Layers.Should().OnlyContain(l => !l.HasBias && !l.TrainBias && l.TrainSigma);
-            report.AdapterParameters.Should().Be(3 * 4);
+            report.AdapterParameterCount.Should().Be(3 * 4);
             report.UnmatchedTargets.Should().Contain("Preset 'llama' suffix 'mlp.gate_proj'");
         }
 
@@ -75,8 +75,8 @@ public sealed class VariantTests
         {
             var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Llama, AddBias = true });
             report.Layers.Should().OnlyContain(l => l.HasBias && l.TrainBias && l.TrainSigma);
-            report.AdapterParameters.Should().Be(3 * (4 + 4));
-            foreach (var (_, layer) in ModelSurgery.FindVectorFitLayers(model))
+            report.AdapterParameterCount.Should().Be(3 * (4 + 4));
+            foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(model))
             {
                 TestTensors.MaxAbs(layer.bias!).Should().Be(0, "a created bias starts at zero so the model is unchanged");
             }
@@ -128,7 +128,7 @@ public sealed class VariantTests
                 {
                     Name = $"deberta.encoder.layer.{layer}.{role}", Role = role, InFeatures = inFeatures, OutFeatures = outFeatures,
                     Rank = Math.Min(inFeatures, outFeatures), HasBias = true, TrainSigma = options.TrainSigma, TrainBias = options.TrainBias,
-                }.TrainableParameters;
+                }.TrainableParameterCount;
             }
         }
 

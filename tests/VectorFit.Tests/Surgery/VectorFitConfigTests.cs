@@ -42,7 +42,7 @@ public sealed class VectorFitConfigTests
         using var model = new TinyBert(seed: 1);
         var act = () => ModelSurgery.Apply(model, Configs["add-bias"]);
         act.Should().Throw<ArgumentException>();
-        ModelSurgery.FindVectorFitLayers(model).Should().BeEmpty();
+        ModelSurgery.FindLayers<VectorFitLinear>(model).Should().BeEmpty();
     }
 
     [Fact]
