@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using GlueFineTune.Cli;
 using TorchSharp;
 using VectorFit.Benchmarks.Models;
 using static TorchSharp.torch;
@@ -452,18 +453,9 @@ public static class ModelStepHarness
         env["memory"] = ReadFirst("/proc/meminfo", "MemTotal") ?? "?";
         env["os"] = RuntimeInformation.OSDescription;
         env[".NET"] = RuntimeInformation.FrameworkDescription;
-        var torchAssembly = typeof(torch).Assembly;
-        var torchVersion = torchAssembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? torchAssembly.GetName().Version?.ToString();
-        env["TorchSharp"] = $"{torchVersion?.Split('+')[0]} (libtorch {torch.__version__})";
+        env["TorchSharp"] = $"{RuntimeVersions.TorchSharp} (libtorch {RuntimeVersions.LibTorch})";
         env["threads"] = $"{torch.get_num_threads()} intra-op (set to {options.Threads})";
-        using (var probe = torch.ones(64, 64).matmul(torch.ones(64, 64)))
-        {
-            // Loads libtorch and its BLAS into the process, so the line below names the files really used.
-        }
-
-        var maps = File.Exists("/proc/self/maps") ? File.ReadLines("/proc/self/maps").ToList() : new List<string>();
-        env["libtorch in process"] = maps.Select(l => l.IndexOf('/', StringComparison.Ordinal) is var i and >= 0 ? l[i..] : null)
-            .FirstOrDefault(p => p is not null && Path.GetFileName(p).StartsWith("libtorch_cpu.", StringComparison.Ordinal)) ?? "?";
+        env["libtorch in process"] = RuntimeVersions.LoadedLibTorchFile() ?? "?";
         env["load at start"] = LoadAverage();
     }
 
