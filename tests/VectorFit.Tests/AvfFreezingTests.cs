@@ -16,6 +16,7 @@ public sealed class AvfFreezingTests
     [InlineData("sgd-momentum")]
     [InlineData("adam")]
     [InlineData("adamw")]
+    [InlineData("vectorfit-adamw")]
     public void FrozenVector_DoesNotMoveBetweenAvfSteps_AndResumesWhenUnfrozen(string optimizerName)
     {
         using var model = TwoLayerModel(out var first, out var second);
@@ -112,6 +113,7 @@ public sealed class AvfFreezingTests
         "sgd-momentum" => optim.SGD(parameters, 0.05, momentum: 0.9),
         "adam" => optim.Adam(parameters, lr: 0.01),
         "adamw" => optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
+        "vectorfit-adamw" => new Optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown optimizer"),
     };
 

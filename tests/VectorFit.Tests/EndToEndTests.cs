@@ -35,7 +35,7 @@ public sealed class EndToEndTests : IDisposable
         report.TrainableParameterCount.Should().Be(208 + 27);
 
         // Train: AdamW on what surgery left trainable; AVF freezes 4 of the 24 vectors at steps 2 and 4.
-        using var optimizer = torch.optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
+        using var optimizer = new Optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 2, Interval = 2, AvfSteps = 2, K = 4 });
         var losses = new List<double>();
         for (var step = 0; step < 6; step++)

@@ -38,7 +38,7 @@ public sealed class LiveTensorTests
             ? new VectorFitLinear(linear, new VectorFitLinearOptions { TrainSigma = trainVector }) { PathOverride = path }
             : new SvftLinear(linear, new SvftLinearOptions { TrainValues = trainVector }) { PathOverride = path };
         using var x = Seeded(2, ScalarType.Float32, 3, 4, 6).requires_grad_();
-        using var optimizer = optim.AdamW(layer.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
+        using var optimizer = new Optim.AdamW(layer.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
 
         var live = new long[Steps + 1];
         for (var step = 1; step <= Steps; step++)
@@ -73,7 +73,7 @@ public sealed class LiveTensorTests
         using var labels = torch.randint(0, TinyBert.Classes, new long[] { 6 }, dtype: ScalarType.Int64);
         using var model = new TinyBert(seed: 1, dtype: ScalarType.Float32);
         ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = new[] { "classifier" } });
-        using var optimizer = optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
+        using var optimizer = new Optim.AdamW(model.parameters().Where(p => p.requires_grad).ToList(), lr: 1e-2);
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 2, Interval = 5, AvfSteps = 5, K = 4 });
 
         var live = new long[Steps + 1];

@@ -39,7 +39,7 @@ public sealed class QuickStartTests : IDisposable
         // batches: a List of (input, labels) pairs, one epoch; epochs: 20 or so (AVF starts after about 11).
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });  // 1. surgery
         Console.WriteLine(report);  // trainable params: … || all params: … || trainable%: …
-        var optimizer = torch.optim.AdamW(report.GetTrainableParameters(), lr: 1e-3);  // 2. optimizer, on the adapted model
+        var optimizer = new VectorFit.Optim.AdamW(report.GetTrainableParameters(), lr: 1e-3);  // 2. optimizer, on the adapted model
         var schedule = AvfOptions.FromEpochs(stepsPerEpoch: batches.Count, totalEpochs: epochs);  // first AVF step after 11 epochs, then one per epoch
         var avf = AvfScheduler.FromModel(model, schedule, totalSteps: batches.Count * epochs);  // 3. AVF scheduler
         for (var epoch = 0; epoch < epochs; epoch++)

@@ -34,6 +34,7 @@ public sealed class TorchSharpRelianceTests
     [InlineData("sgd-momentum")]
     [InlineData("adam")]
     [InlineData("adamw")]
+    [InlineData("vectorfit-adamw")]
     public void AvfFrozenVector_KeepsItsOptimizerState_AndResumesAsIfTheFrozenStepsNeverHappened(string optimizerName)
     {
         using var x = Seeded(90, ScalarType.Float64, 8, 4);
@@ -355,6 +356,7 @@ public sealed class TorchSharpRelianceTests
         "sgd-momentum" => optim.SGD(parameters, 0.05, momentum: 0.9, weight_decay: 0.01),
         "adam" => optim.Adam(parameters, lr: 0.01),
         "adamw" => optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
+        "vectorfit-adamw" => new Optim.AdamW(parameters, lr: 0.01, weight_decay: 0.1),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown optimizer"),
     };
 

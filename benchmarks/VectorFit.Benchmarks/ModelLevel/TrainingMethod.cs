@@ -36,7 +36,7 @@ public sealed class TrainingRun : IDisposable
         Trained = trained;
         Avf = avf;
         SetupTime = setup;
-        Optimizer = torch.optim.AdamW(trained, lr: LearningRate);
+        Optimizer = new VectorFit.Optim.AdamW(trained, lr: LearningRate);
     }
 
     /// <summary>The method.</summary>

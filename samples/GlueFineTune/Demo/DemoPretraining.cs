@@ -2,6 +2,7 @@ using System.Diagnostics;
 using GlueFineTune.Models;
 using GlueFineTune.Tokenization;
 using TorchSharp.Modules;
+using VectorFit;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Demo;
@@ -61,7 +62,7 @@ internal sealed class DemoPretraining : nn.Module
         using var heads = new DemoPretraining(model.Config.HiddenSize, vocabulary);
         var parameters = model.named_parameters().Where(p => !SequenceClassifier.UnderAny(p.name, ["classifier."]))
             .Select(p => p.parameter).Concat(heads.parameters()).ToList();
-        using var optimizer = optim.AdamW(parameters, lr: learningRate, weight_decay: 0);
+        using var optimizer = new VectorFit.Optim.AdamW(parameters, lr: learningRate, weight_decay: 0);
         var random = new Random(seed);
         var losses = new List<double>(steps);
         model.train();

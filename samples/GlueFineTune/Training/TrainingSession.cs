@@ -104,7 +104,8 @@ internal sealed class TrainingSession : IDisposable
             log.WriteLine(surgery.ToString());
 
             var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
-            var optimizer = optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
+            // TorchSharp's AdamW lets the GC free its Scalars mid-call (see VectorFit.Optim.AdamW); this one is the same update, held.
+            var optimizer = new VectorFit.Optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
             long stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
             long totalSteps = Math.Min(stepsPerEpoch * options.Epochs, options.MaxSteps ?? long.MaxValue);
             AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;

@@ -96,7 +96,7 @@ public sealed class SurgeryReport
     /// The parameters to give the optimizer: every σ (or SVFT value vector) and bias the surgery made trainable, and every
     /// parameter of <see cref="ModulesToSave"/>, in <c>named_parameters()</c> order, read from the model now, so build the optimizer
     /// after <see cref="ModelSurgery.Apply"/> and after any <c>model.to(device or dtype)</c>:
-    /// <c>torch.optim.AdamW(report.GetTrainableParameters(), lr: 1e-3)</c>.
+    /// <c>new VectorFit.Optim.AdamW(report.GetTrainableParameters(), lr: 1e-3)</c>.
     /// </summary>
     /// <returns>A new list; vectors that AVF has frozen for the moment are included (their <c>requires_grad</c> comes back when they thaw, and optimizers skip them meanwhile).</returns>
     /// <remarks>

@@ -77,7 +77,7 @@ public sealed partial class PublicApiNamingTests
         var nullability = new NullabilityInfoContext();
         foreach (var type in types ?? typeof(VectorFitLinear).Assembly.GetExportedTypes())
         {
-            var mirrors = typeof(nn.Module).IsAssignableFrom(type) || type == typeof(AvfScheduler) || type == typeof(Drift);
+            var mirrors = typeof(nn.Module).IsAssignableFrom(type) || typeof(optim.Optimizer).IsAssignableFrom(type) || type == typeof(AvfScheduler) || type == typeof(Drift);
             foreach (var member in type.GetMembers(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
             {
                 // Constructors, accessors, operators, nested types (checked as types of their own) and compiler-generated members (a record's <Clone>$).

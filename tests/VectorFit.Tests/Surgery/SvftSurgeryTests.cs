@@ -214,7 +214,7 @@ public sealed class SvftSurgeryTests
     internal static void TrainOneStep(nn.Module<Tensor, Tensor> model, Tensor tokens)
     {
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = torch.optim.AdamW(trainable, lr: 0.05);
+        using var optimizer = new Optim.AdamW(trainable, lr: 0.05);
         using var logits = model.forward(tokens);
         using var labels = torch.tensor(new long[] { 0, 1, 2, 1 });
         using var loss = nn.functional.cross_entropy(logits, labels);

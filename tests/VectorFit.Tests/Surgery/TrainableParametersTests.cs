@@ -17,7 +17,7 @@ public sealed class TrainableParametersTests
     public void OptimizerBuiltBeforeSurgery_FailsAtStepWithTheKeyNotFoundMessageTheReadmeQuotes()
     {
         using var model = new TinyBert(seed: 1);
-        using var optimizer = torch.optim.AdamW(model.parameters(), lr: 1e-3);
+        using var optimizer = new Optim.AdamW(model.parameters(), lr: 1e-3);
         ModelSurgery.Apply(model, BertConfig);
         using var tokens = TinyBert.Tokens(1);
         using var labels = torch.tensor(new long[] { 0, 1, 2, 0 });
@@ -44,7 +44,7 @@ public sealed class TrainableParametersTests
         expected.Select(p => p.name).Should().Contain(["encoder.layer.0.attention.self.query.sigma", "encoder.layer.1.output.dense.bias", "classifier.weight"]);
         parameters.Sum(p => p.numel()).Should().Be(report.TrainableParameterCount);
 
-        using var optimizer = torch.optim.AdamW(parameters, lr: 1e-2);
+        using var optimizer = new Optim.AdamW(parameters, lr: 1e-2);
         using var before = model.named_parameters().Single(p => p.name == "encoder.layer.0.attention.self.query.sigma").parameter.detach().clone();
         using var tokens = TinyBert.Tokens(1);
         using var labels = torch.tensor(new long[] { 0, 1, 2, 0 });
