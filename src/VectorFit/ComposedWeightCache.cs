@@ -75,7 +75,7 @@ internal sealed class ComposedWeightCache : IDisposable
             && current.device_type == copy.device_type
             && current.device_index == copy.device_index
             && current.shape.SequenceEqual(copy.shape)
-            && current.allclose(copy, rtol: 0, atol: 0);
+            && current.Equals(copy);
 
     private void Rebuild(Tensor u, Tensor sigma, Tensor v)
     {

@@ -20,7 +20,7 @@ internal sealed class TrainingSession : IDisposable
         SurgeryReport surgery,
         EncodedDataset train,
         EncodedDataset dev,
-        AdamW optimizer,
+        VectorFit.Optim.AdamW optimizer,
         AvfScheduler avf)
     {
         Options = options;
@@ -51,8 +51,8 @@ internal sealed class TrainingSession : IDisposable
     /// <summary>The dev split.</summary>
     public EncodedDataset Dev { get; }
 
-    /// <summary>AdamW over the trained vectors and the head.</summary>
-    public AdamW Optimizer { get; }
+    /// <summary>AdamW over the trained vectors and the head (VectorFit's, which holds its Scalars).</summary>
+    public VectorFit.Optim.AdamW Optimizer { get; }
 
     /// <summary>
     /// The AVF scheduler: the task's schedule for the VectorFit variant; for the other variants a scheduler

@@ -435,6 +435,6 @@ internal static class BaseModelFingerprint
         using var stop = length.ToScalar();
         using var slope = a.ToScalar();
         using var offset = b.ToScalar();
-        return torch.arange(stop, dtype: ScalarType.Float64, device: device).mul(slope).add(offset, HeldScalars.One).cos().to(type);
+        return torch.arange(HeldScalars.Zero, stop, HeldScalars.One, dtype: ScalarType.Float64, device: device).mul(slope).add(offset, HeldScalars.One).cos().to(type);
     }
 }

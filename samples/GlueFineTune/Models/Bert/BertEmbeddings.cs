@@ -50,7 +50,7 @@ internal sealed class BertEmbeddings : nn.Module
         }
 
         using var end = length.ToScalar();
-        Tensor positions = arange(end, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        Tensor positions = arange(HeldScalars.Zero, end, HeldScalars.One, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
         Tensor sum = word_embeddings.call(inputIds).add(position_embeddings.call(positions), HeldScalars.One);
         if (token_type_embeddings is not null)
         {

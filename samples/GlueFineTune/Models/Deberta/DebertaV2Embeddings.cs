@@ -55,7 +55,7 @@ internal sealed class DebertaV2Embeddings : nn.Module
         if (position_embeddings is not null)
         {
             using var end = length.ToScalar();
-            sum = sum.add(position_embeddings.call(arange(end, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0)), HeldScalars.One);
+            sum = sum.add(position_embeddings.call(arange(HeldScalars.Zero, end, HeldScalars.One, dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0)), HeldScalars.One);
         }
 
         if (token_type_embeddings is not null)
