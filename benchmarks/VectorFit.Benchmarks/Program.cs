@@ -18,8 +18,11 @@ public static class Program
 
           (no arguments)          quick model-step: --layers 4 --steps 3
           model-step [options]    model level: .NET vs PyTorch, full / LoRA r=1 / VectorFit+AVF (see below)
-          layer-cost [runs]       a VectorFitLinear with σ frozen vs a frozen Linear (forward + backward), and the
-                                  float32 vs float64 SVD: cost and effect on ΔW (markdown on stdout)
+          layer-cost [runs] [--all-shapes] [--svd-only]
+                                  a VectorFitLinear with σ frozen (with and without AssumeFactorsUnchanged) vs a
+                                  frozen Linear (forward + backward), and the float32 vs float64 SVD: cost and
+                                  effect on ΔW (markdown on stdout); --all-shapes: 768, 1024, 768→3072 and 4096
+                                  at 128 and 4096 tokens instead of 768 and 768→3072 at 128, 1024, 4096
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
                                     --filter '*Linear768x768*'            one shape

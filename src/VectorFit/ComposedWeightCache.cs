@@ -63,12 +63,62 @@ internal sealed class ComposedWeightCache : IDisposable
     /// <inheritdoc />
     public void Dispose() => Clear();
 
-    private bool IsCurrent(Tensor u, Tensor sigma, Tensor v)
-        => _weight is not null
-            && ReferenceEquals(u, _uSource) && ReferenceEquals(sigma, _sigmaSource) && ReferenceEquals(v, _vSource)
-            && Same(u, _uCopy!) && Same(sigma, _sigmaCopy!) && Same(v, _vCopy!);
+    /// <summary>How many times U and V were compared with their copies (tests and diagnostics).</summary>
+    public long FactorComparisons { get; private set; }
 
-    // Exact equality; NaN never equals NaN, so a diverged σ is recomposed on every call rather than trusted.
+    /// <summary>Open <see cref="FactorsUnchangedScope"/>s on this thread.</summary>
+    [ThreadStatic]
+    private static int t_assumeFactorsUnchanged;
+
+    /// <summary>Opens a scope in which, on this thread, U and V are trusted and only σ is compared.</summary>
+    internal static IDisposable AssumeFactorsUnchanged() => new FactorsUnchangedScope();
+
+    private bool IsCurrent(Tensor u, Tensor sigma, Tensor v)
+    {
+        if (_weight is null
+            || !ReferenceEquals(u, _uSource) || !ReferenceEquals(sigma, _sigmaSource) || !ReferenceEquals(v, _vSource)
+            || !Same(sigma, _sigmaCopy!))
+        {
+            return false;
+        }
+
+        if (t_assumeFactorsUnchanged > 0)
+        {
+            return true;
+        }
+
+        FactorComparisons++;
+        return Same(u, _uCopy!) && Same(v, _vCopy!);
+    }
+
+    private sealed class FactorsUnchangedScope : IDisposable
+    {
+        private readonly int _threadId = Environment.CurrentManagedThreadId;
+        private bool _disposed;
+
+        public FactorsUnchangedScope() => t_assumeFactorsUnchanged++;
+
+        public void Dispose()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            if (Environment.CurrentManagedThreadId != _threadId)
+            {
+                throw new InvalidOperationException(
+                    "VectorFitLinear.AssumeFactorsUnchanged(): dispose the scope on the thread that opened it (it applies to that thread only); "
+                    + "in async code open it around synchronous work.");
+            }
+
+            _disposed = true;
+            t_assumeFactorsUnchanged--;
+        }
+    }
+
+    // Exact equality (at::equal: one read of each tensor, no temporaries); NaN never equals NaN, so a diverged σ is
+    // recomposed on every call rather than trusted.
     private static bool Same(Tensor current, Tensor copy)
         => !current.IsInvalid
             && current.dtype == copy.dtype

@@ -169,7 +169,8 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// σ, U and V stay exactly as they were, so the layer costs what a frozen <c>Linear</c> costs. The reuse is proved
     /// on every call by comparing σ, U and V with copies (anything that can change them, <c>load_state_dict</c>,
     /// in-place edits, <c>Module.to</c>, is caught), at the price of holding W and those copies while σ is frozen;
-    /// they are released as soon as σ trains again. For inference, <see cref="ToLinear"/> merges without that memory.
+    /// they are released as soon as σ trains again. Inside <see cref="AssumeFactorsUnchanged"/> only σ is compared.
+    /// For inference, <see cref="ToLinear"/> merges without that memory.
     /// </remarks>
     /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     public override Tensor forward(Tensor input)
@@ -210,6 +211,39 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Opens a scope in which, on the calling thread, every <see cref="VectorFitLinear"/> whose σ does not train trusts
+    /// its frozen U and V and checks only σ before reusing its composed weight: unmerged inference (or training with
+    /// AVF-frozen layers) then costs what the merged model costs.
+    /// </summary>
+    /// <returns>The scope; dispose it (on the same thread) to return to the full check.</returns>
+    /// <remarks>
+    /// <para>
+    /// Outside the scope the reuse is proved on every call by comparing σ, U and V with the copies the weight was
+    /// composed from. For U and V that reads <c>2·r·(d_in + d_out)</c> values per call, which at a few hundred tokens
+    /// costs about as much as the layer's own product (the product reads its weight once; the proof reads U, V and
+    /// their copies). Inside the scope σ (r values), the identity of U and V, their dtype and device are still checked,
+    /// so AVF, optimizers, <c>requires_grad</c> changes and <c>Module.to</c> are all still seen.
+    /// </para>
+    /// <para>
+    /// The promise you make: nothing changes U or V in place while the scope is open (no <c>load_state_dict</c> of a
+    /// different base model, no in-place edit of <c>U</c>/<c>V</c>, no write through <c>data&lt;T&gt;()</c>); such a
+    /// change is caught at the first call after the scope ends. This is the contract of PyTorch's
+    /// <c>torch.nn.utils.parametrize.cached()</c>. For inference at base speed without any promise, merge
+    /// (<see cref="ModelSurgery.MergeAndUnload"/>).
+    /// </para>
+    /// <example>
+    /// <code>
+    /// using (VectorFitLinear.AssumeFactorsUnchanged())
+    /// using (torch.no_grad())
+    /// {
+    ///     foreach (var batch in batches) { predictions.Add(model.forward(batch)); }
+    /// }
+    /// </code>
+    /// </example>
+    /// </remarks>
+    public static IDisposable AssumeFactorsUnchanged() => ComposedWeightCache.AssumeFactorsUnchanged();
 
     /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·diag(σ)·Vᵀ</c> and a copy of the bias.</summary>
     /// <returns>A new, independent <c>Linear</c> in the layer's dtype and device (trainable, like any new Linear).</returns>

@@ -142,6 +142,69 @@ public sealed class ComposedWeightCacheTests
         MaxAbsDiff(after, Definition(layer, x32)).Should().BeLessThan(1e-5);
     }
 
+    [Fact]
+    public void AssumeFactorsUnchanged_SkipsOnlyTheComparisonOfUAndV_OnItsThread()
+    {
+        using var layer = FrozenLayer();
+        using var x = Seeded(2, ScalarType.Float64, 3, 6);
+        using var first = layer.forward(x);
+        using var second = layer.forward(x);
+        long compared = layer.ComposedWeight.FactorComparisons;
+        compared.Should().Be(1, "outside the scope every reuse compares U and V");
+
+        using (VectorFitLinear.AssumeFactorsUnchanged())
+        {
+            using var inside = layer.forward(x);
+            MaxAbsDiff(inside, first).Should().Be(0);
+            layer.ComposedWeight.FactorComparisons.Should().Be(compared, "inside the scope U and V are trusted");
+
+            // σ is still compared: an in-place edit of σ (an optimizer, AVF) is seen inside the scope.
+            Scale(layer.sigma, 1.5);
+            using var afterSigma = layer.forward(x);
+            MaxAbsDiff(afterSigma, first).Should().BeGreaterThan(1e-3);
+            MaxAbsDiff(afterSigma, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
+            layer.ComposedWeight.Compositions.Should().Be(2);
+
+            // Another thread is not in the scope: its call compares U and V.
+            var other = new Thread(() =>
+            {
+                using var y = layer.forward(x);
+            });
+            other.Start();
+            other.Join();
+            layer.ComposedWeight.FactorComparisons.Should().Be(compared + 1, "the scope applies to the thread that opened it");
+        }
+
+        // The promise was broken after the scope: the full check is back and sees it.
+        Scale(layer.U, -0.5);
+        using var after = layer.forward(x);
+        MaxAbsDiff(after, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
+        layer.ComposedWeight.Compositions.Should().Be(3);
+    }
+
+    [Fact]
+    public void AssumeFactorsUnchanged_DisposedOnAnotherThread_Throws_AndNestedScopesCount()
+    {
+        var outer = VectorFitLinear.AssumeFactorsUnchanged();
+        var inner = VectorFitLinear.AssumeFactorsUnchanged();
+        Exception? error = null;
+        var other = new Thread(() => error = Record.Exception(inner.Dispose));
+        other.Start();
+        other.Join();
+        error.Should().BeOfType<InvalidOperationException>().Which.Message.Should().Contain("thread that opened it");
+
+        inner.Dispose();
+        inner.Dispose();  // a second Dispose is harmless
+        using var layer = FrozenLayer();
+        using var x = Seeded(2, ScalarType.Float64, 3, 6);
+        using var first = layer.forward(x);
+        using var second = layer.forward(x);
+        layer.ComposedWeight.FactorComparisons.Should().Be(0, "the outer scope is still open");
+        outer.Dispose();
+        using var third = layer.forward(x);
+        layer.ComposedWeight.FactorComparisons.Should().Be(1, "every scope is closed");
+    }
+
     // Runs the cached path, applies the change, and checks the next call sees it.
     private static void AfterChange(Action<VectorFitLinear> change)
     {

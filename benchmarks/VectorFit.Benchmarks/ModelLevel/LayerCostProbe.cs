@@ -22,11 +22,15 @@ internal static class LayerCostProbe
         torch.set_num_threads(2);
         Console.WriteLine($"load at start: {ModelStepHarness.LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| layer | tokens | frozen Linear (ms) | VectorFit, σ frozen (ms) | ratio of medians | paired ratio | VectorFit, σ trains (ms) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var (din, dout) in svdOnly ? Array.Empty<(int, int)>() : new[] { (768, 768), (768, 3072) })
+        Console.WriteLine("| layer | tokens | frozen Linear (ms) | VectorFit, σ frozen (ms) | ratio of medians | paired ratio | σ frozen, AssumeFactorsUnchanged (ms) | its paired ratio | VectorFit, σ trains (ms) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        // --all-shapes: issue 11's suite, 768, 1024, 3072×768 and 4096 at 128 and 4096 tokens (4096² costs minutes).
+        var shapes = args.Contains("--all-shapes")
+            ? new[] { (768, 768, new[] { 128, 4096 }), (1024, 1024, new[] { 128, 4096 }), (768, 3072, new[] { 128, 4096 }), (4096, 4096, new[] { 128, 4096 }) }
+            : new[] { (768, 768, new[] { 128, 1024, 4096 }), (768, 3072, new[] { 128, 1024, 4096 }) };
+        foreach (var (din, dout, tokenCounts) in svdOnly ? [] : shapes)
         {
-            foreach (var tokens in new[] { 128, 1024, 4096 })
+            foreach (var tokens in tokenCounts)
             {
                 FrozenLayer(din, dout, tokens, runs);
             }
@@ -64,9 +68,10 @@ internal static class LayerCostProbe
         frozen.sigma.requires_grad = false;
         using var x = torch.randn(tokens, din).requires_grad_();
 
-        double Time(nn.Module<Tensor, Tensor> module)
+        double Time(nn.Module<Tensor, Tensor> module, bool assume = false)
         {
             using var scope = torch.NewDisposeScope();
+            using var trust = assume ? VectorFitLinear.AssumeFactorsUnchanged() : null;
             var clock = Stopwatch.StartNew();
             var y = module.forward(x);
             y.sum().backward();
@@ -79,6 +84,7 @@ internal static class LayerCostProbe
         var frozenLinear = new List<double>();
         var frozenSigma = new List<double>();
         var trainedSigma = new List<double>();
+        var assumedSigma = new List<double>();
         for (var i = 0; i < runs + 2; i++)
         {
             // The three in turn, so load changes hit all of them alike; the first two rounds warm up.
@@ -86,8 +92,10 @@ internal static class LayerCostProbe
             var a = Time(linear);
             var b = Time(frozen);
             var c = Time(trained);
+            var d = Time(frozen, assume: true);
             if (i >= 2)
             {
+                assumedSigma.Add(d);
                 frozenLinear.Add(a);
                 frozenSigma.Add(b);
                 trainedSigma.Add(c);
@@ -97,8 +105,10 @@ internal static class LayerCostProbe
         var l = ModelStepResults.Median(frozenLinear);
         var f = ModelStepResults.Median(frozenSigma);
         var t = ModelStepResults.Median(trainedSigma);
+        var a2 = ModelStepResults.Median(assumedSigma);
         var paired = ModelStepResults.Median(frozenSigma.Zip(frozenLinear, (p, q) => p / q).ToList());
-        Console.WriteLine(string.Create(Invariant, $"| {din}→{dout} | {tokens} | {l:F2} | {f:F2} | {f / l:F3} | {paired:F3} | {t:F2} |"));
+        var pairedAssumed = ModelStepResults.Median(assumedSigma.Zip(frozenLinear, (p, q) => p / q).ToList());
+        Console.WriteLine(string.Create(Invariant, $"| {din}→{dout} | {tokens} | {l:F2} | {f:F2} | {f / l:F3} | {paired:F3} | {a2:F2} | {pairedAssumed:F3} | {t:F2} |"));
     }
 
     private static void SvdPrecision(string name, int rows, int cols, bool clustered)

@@ -334,12 +334,23 @@ public static class ModelStepHarness
         vectorFit.Model.eval();
         using (torch.no_grad())
         {
-            Compare(depth, input, options, ("base", baseModel), ("vectorfit-unmerged", vectorFit.Model));
+            using var assumed = new FactorsAssumedUnchanged(vectorFit.Model);
+            Compare(depth, input, options, ("base", baseModel), ("vectorfit-unmerged", vectorFit.Model), ("vectorfit-unmerged-assumed", assumed));
             ModelSurgery.MergeAndUnload(vectorFit.Model);
             Compare(depth, input, options, ("base-vs-merged", baseModel), ("merged", vectorFit.Model));
         }
 
         vectorFit.Model.train();
+    }
+
+    /// <summary>The unmerged model inside <see cref="VectorFitLinear.AssumeFactorsUnchanged"/> (σ checked, U and V trusted).</summary>
+    private sealed class FactorsAssumedUnchanged(nn.Module<Tensor, Tensor> model) : nn.Module<Tensor, Tensor>("factors-assumed-unchanged")
+    {
+        public override Tensor forward(Tensor input)
+        {
+            using var trust = VectorFitLinear.AssumeFactorsUnchanged();
+            return model.forward(input);
+        }
     }
 
     private static void Compare(DepthResults depth, Tensor input, ModelStepOptions options, params (string Name, nn.Module<Tensor, Tensor> Model)[] models)

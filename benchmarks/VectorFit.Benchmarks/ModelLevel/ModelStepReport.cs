@@ -77,7 +77,7 @@ public static class ModelStepReport
             var unmerged = Med(d.DotnetInference, "vectorfit-unmerged");
             var pyBase = Med(d.PythonInference, "base");
             md.AppendLine(Invariant, $"Inference (no_grad forward, median s): .NET base {S(baseMerged)}, merged {S(merged)} (merged ÷ base {R(merged / baseMerged)}); " +
-                $"unmerged VectorFit {S(unmerged)} (÷ base {R(unmerged / baseUnmerged)}); " +
+                $"unmerged VectorFit {S(unmerged)} (÷ base {R(unmerged / baseUnmerged)}), inside AssumeFactorsUnchanged {S(Med(d.DotnetInference, "vectorfit-unmerged-assumed"))} (÷ base {R(Med(d.DotnetInference, "vectorfit-unmerged-assumed") / baseUnmerged)}); " +
                 $"PyTorch base {S(pyBase)}, merged {S(Med(d.PythonInference, "merged"))} (÷ base {R(Med(d.PythonInference, "merged") / pyBase)}), " +
                 $"unmerged {S(Med(d.PythonInference, "vectorfit-unmerged"))}; .NET base ÷ PyTorch base {R(baseMerged / pyBase)}.");
             md.AppendLine();
@@ -114,6 +114,7 @@ public static class ModelStepReport
             Verdict(md, "VectorFit + AVF step ≤ 0.90 × full fine-tuning (.NET)", vf / full, 0.90);
             Verdict(md, "VectorFit + AVF step ≤ 1.20 × LoRA r=1 (.NET)", vf / lora, 1.20);
             Verdict(md, "unmerged eval-mode (no_grad) inference ≤ 1.05 × base", Med(d.DotnetInference, "vectorfit-unmerged") / Med(d.DotnetInference, "base"), 1.05);
+            Verdict(md, "unmerged eval-mode inference inside AssumeFactorsUnchanged ≤ 1.05 × base", Med(d.DotnetInference, "vectorfit-unmerged-assumed") / Med(d.DotnetInference, "base"), 1.05);
             var merged = Med(d.DotnetInference, "merged") / Med(d.DotnetInference, "base-vs-merged");
             if (!double.IsNaN(merged))
             {
