@@ -82,17 +82,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors.
-        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
-        try
-        {
-            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
-            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
-        }
-        catch
-        {
-            svd.Dispose();
-            throw;
-        }
+        var svd = ThinSvd.ForLinear(linear, svdSource, out var sourceWeight);
+        SourceWeight = sourceWeight;
 
         rank = svd.Rank;
         _u = svd.U;

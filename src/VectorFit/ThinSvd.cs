@@ -130,6 +130,28 @@ internal sealed class ThinSvd : IDisposable
         }
     }
 
+    /// <summary>
+    /// The decomposition a layer adapting <paramref name="linear"/> takes ownership of (from <paramref name="svdSource"/>,
+    /// an SVD cache, when given), after checking the bias; <paramref name="sourceWeight"/> is the SHA-256 and dtype of
+    /// the weight, which the adapter's base-model fingerprint checks exactly. Nothing is left allocated on failure.
+    /// </summary>
+    /// <exception cref="ArgumentException">The weight cannot be decomposed or the bias does not fit it.</exception>
+    public static ThinSvd ForLinear(TorchSharp.Modules.Linear linear, Func<Tensor, string, ThinSvd>? svdSource, out (string Sha256, ScalarType DType) sourceWeight)
+    {
+        var svd = (svdSource ?? Of)(linear.weight, $"{nameof(linear)}.weight");
+        try
+        {
+            CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
+            sourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
+            return svd;
+        }
+        catch
+        {
+            svd.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Takes ownership of factors computed earlier by <see cref="Of"/> (read from an <see cref="SvdCache"/>).</summary>
     public static ThinSvd FromFactors(Tensor u, Tensor s, Tensor v)
         => new(u.DetachFromDisposeScope(), s.DetachFromDisposeScope(), v.DetachFromDisposeScope());

@@ -70,17 +70,8 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
         Options = options;
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
-        var svd = (svdSource ?? ThinSvd.Of)(linear.weight, $"{nameof(linear)}.weight");
-        try
-        {
-            ThinSvd.CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
-            SourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
-        }
-        catch
-        {
-            svd.Dispose();
-            throw;
-        }
+        var svd = ThinSvd.ForLinear(linear, svdSource, out var sourceWeight);
+        SourceWeight = sourceWeight;
 
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];

@@ -146,7 +146,7 @@ public sealed class SvftAdapterTests : IDisposable
         var pattern = kind == "Random" ? SvftPattern.Random(1, seed: 3) : SvftPattern.Banded(1);
         var path = SaveTrained(ConfigFor(pattern), out var logits);
         logits.Dispose();
-        RewriteTensor(path, "encoder.layer.0.attention.self.query.svft_cols", cols => kind == "Random" ? cols.add(8) : cols.add(1).remainder(8));
+        AdapterFiles.RewriteTensor(path, "encoder.layer.0.attention.self.query.svft_cols", cols => kind == "Random" ? cols.add(8) : cols.add(1).remainder(8));
         using var fresh = new TinyBert(seed: 1);
         ModelSurgery.Apply(fresh, ConfigFor(pattern));
 
@@ -178,30 +178,6 @@ public sealed class SvftAdapterTests : IDisposable
         using var tokens = TinyBert.Tokens(5);
         logits = model.forward(tokens);
         return path;
-    }
-
-    /// <summary>Replaces one tensor of an adapter and re-records its checksum, as a buggy writer would.</summary>
-    private static void RewriteTensor(string path, string name, Func<Tensor, Tensor> change)
-    {
-        Dictionary<string, string> metadata;
-        using (var reader = SafetensorsReader.Open(path))
-        {
-            metadata = reader.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
-        }
-
-        var tensors = SafetensorsReader.Load(path);
-        var changed = change(tensors[name]);
-        tensors[name].Dispose();
-        tensors[name] = changed;
-        var document = AdapterDocument.FromJson(metadata["vectorfit"]);
-        document.TensorSha256[name] = SafetensorsWriter.Sha256(changed);
-        metadata["vectorfit"] = document.ToJson();
-        metadata["vectorfit_sha256"] = AdapterDocument.Checksum(metadata["vectorfit"]);
-        SafetensorsWriter.Save(path, tensors, metadata);
-        foreach (var t in tensors.Values)
-        {
-            t.Dispose();
-        }
     }
 
     private static void AssertLoadFailsAndChangesNothing<TException>(nn.Module model, string path, string message)

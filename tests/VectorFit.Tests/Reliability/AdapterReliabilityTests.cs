@@ -3,6 +3,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit.Adapters;
 using VectorFit.Serialization;
+using VectorFit.Tests.Adapters;
 using static TorchSharp.torch;
 
 namespace VectorFit.Tests.Reliability;
@@ -200,7 +201,7 @@ public sealed class AdapterReliabilityTests : IDisposable
 
         // A file that holds NaN anyway (an older version, or written by hand) is refused on load.
         var good = SaveTrained(n: 8);
-        RewriteTensor(good, "proj.sigma", t => t.div(torch.zeros_like(t)));
+        AdapterFiles.RewriteTensor(good, "proj.sigma", t => t.div(torch.zeros_like(t)));
         using var fresh = new Net(8, seed: 1);
         ModelSurgery.Apply(fresh, NetConfig);
         var load = () => VectorFitAdapter.Load(fresh, good);
@@ -312,29 +313,6 @@ public sealed class AdapterReliabilityTests : IDisposable
         metadata["vectorfit"] = record.ToJsonString();
         metadata["vectorfit_sha256"] = AdapterDocument.Checksum(metadata["vectorfit"]); // well-formed file, malformed record
         var tensors = SafetensorsReader.Load(path);
-        SafetensorsWriter.Save(path, tensors, metadata);
-        foreach (var t in tensors.Values)
-        {
-            t.Dispose();
-        }
-    }
-
-    private static void RewriteTensor(string path, string name, Func<Tensor, Tensor> change)
-    {
-        Dictionary<string, string> metadata;
-        using (var reader = SafetensorsReader.Open(path))
-        {
-            metadata = reader.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
-        }
-
-        var tensors = SafetensorsReader.Load(path);
-        var changed = change(tensors[name]);
-        tensors[name].Dispose();
-        tensors[name] = changed;
-        var document = AdapterDocument.FromJson(metadata["vectorfit"]);
-        document.TensorSha256[name] = SafetensorsWriter.Sha256(changed);
-        metadata["vectorfit"] = document.ToJson();
-        metadata["vectorfit_sha256"] = AdapterDocument.Checksum(metadata["vectorfit"]);
         SafetensorsWriter.Save(path, tensors, metadata);
         foreach (var t in tensors.Values)
         {
