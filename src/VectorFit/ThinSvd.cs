@@ -30,6 +30,12 @@ internal sealed class ThinSvd : IDisposable
     /// <summary>Right singular vectors (not transposed), <c>(in_features, r)</c>.</summary>
     public Tensor V { get; }
 
+    /// <summary>
+    /// The SHA-256 of the decomposed weight's bytes when the one who made this decomposition already computed it (the
+    /// SVD cache keys by it), so that the layer does not hash the weight a second time; otherwise <c>null</c>.
+    /// </summary>
+    public string? WeightSha256 { get; init; }
+
     /// <summary>r = min(out_features, in_features).</summary>
     public long Rank => S.shape[0];
 
@@ -142,7 +148,7 @@ internal sealed class ThinSvd : IDisposable
         try
         {
             CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
-            sourceWeight = (Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
+            sourceWeight = (svd.WeightSha256 ?? Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
             return svd;
         }
         catch
@@ -153,8 +159,8 @@ internal sealed class ThinSvd : IDisposable
     }
 
     /// <summary>Takes ownership of factors computed earlier by <see cref="Of"/> (read from an <see cref="SvdCache"/>).</summary>
-    public static ThinSvd FromFactors(Tensor u, Tensor s, Tensor v)
-        => new(u.DetachFromDisposeScope(), s.DetachFromDisposeScope(), v.DetachFromDisposeScope());
+    public static ThinSvd FromFactors(Tensor u, Tensor s, Tensor v, string? weightSha256 = null)
+        => new(u.DetachFromDisposeScope(), s.DetachFromDisposeScope(), v.DetachFromDisposeScope()) { WeightSha256 = weightSha256 };
 
     /// <summary>
     /// <c>U · diag(d) · Vᵀ</c> for <paramref name="u"/> <c>(out, r)</c>, <paramref name="d"/> <c>(r)</c>,

@@ -79,7 +79,8 @@ internal sealed class SvdCache : IDisposable
     /// <summary>The thin SVD of <paramref name="weight"/>: from the file when it holds this exact weight, otherwise computed.</summary>
     public ThinSvd Get(Tensor weight, string paramName)
     {
-        var key = Key(weight);
+        var sha256 = SafetensorsWriter.Sha256(weight);
+        var key = Key(weight, sha256);
         if (_reader is not null && _reader.Contains(key + ".U") && _reader.Contains(key + ".S") && _reader.Contains(key + ".V"))
         {
             var device = weight.device;
@@ -87,19 +88,19 @@ internal sealed class SvdCache : IDisposable
             var s = _reader.ReadTensor(key + ".S", device);
             var v = _reader.ReadTensor(key + ".V", device);
             Hits++;
-            return ThinSvd.FromFactors(u, s, v);
+            return ThinSvd.FromFactors(u, s, v, sha256);
         }
 
         if (_added.TryGetValue(key, out var known))
         {
             // The same weight twice in one surgery (shared or tied layers): copies, the layers own their tensors.
             Hits++;
-            return ThinSvd.FromFactors(known.U.clone().DetachFromDisposeScope(), known.S.clone().DetachFromDisposeScope(), known.V.clone().DetachFromDisposeScope());
+            return ThinSvd.FromFactors(known.U.clone().DetachFromDisposeScope(), known.S.clone().DetachFromDisposeScope(), known.V.clone().DetachFromDisposeScope(), sha256);
         }
 
-        var svd = ThinSvd.Of(weight, paramName);
-        _added[key] = (svd.U.clone().DetachFromDisposeScope(), svd.S.clone().DetachFromDisposeScope(), svd.V.clone().DetachFromDisposeScope());
-        return svd;
+        var computed = ThinSvd.Of(weight, paramName);
+        _added[key] = (computed.U.clone().DetachFromDisposeScope(), computed.S.clone().DetachFromDisposeScope(), computed.V.clone().DetachFromDisposeScope());
+        return ThinSvd.FromFactors(computed.U, computed.S, computed.V, sha256);
     }
 
     /// <summary>Writes the file (old entries and new) when the surgery computed anything new.</summary>
@@ -163,9 +164,9 @@ internal sealed class SvdCache : IDisposable
     }
 
     /// <summary><c>{dtype}-{rows}x{cols}-{sha256 of the bytes}</c>.</summary>
-    internal static string Key(Tensor weight)
+    private static string Key(Tensor weight, string sha256)
     {
         var shape = string.Join("x", weight.shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
-        return $"{SafetensorsDType.FromScalarType(weight.dtype)}-{shape}-{SafetensorsWriter.Sha256(weight)}";
+        return $"{SafetensorsDType.FromScalarType(weight.dtype)}-{shape}-{sha256}";
     }
 }

@@ -146,6 +146,14 @@ public sealed class SvdCacheTests : IDisposable
         foreach (var (a, b) in sigmas)
         {
             Values(b.layer.initial_sigma).Should().Equal(Values(a.layer.initial_sigma), $"σ₀ of '{a.name}'");
+            // The cache hands the weight's hash (its key) to the layer instead of hashing twice: the same record.
+            b.layer.SourceWeight.Should().NotBeNull().And.Be(a.layer.SourceWeight, $"the base-weight record of '{a.name}'");
+        }
+
+        var svftLayers = ModelSurgery.FindLayers<SvftLinear>(expected).Zip(ModelSurgery.FindLayers<SvftLinear>(actual));
+        foreach (var (a, b) in svftLayers)
+        {
+            b.layer.SourceWeight.Should().NotBeNull().And.Be(a.layer.SourceWeight, $"the base-weight record of '{a.name}'");
         }
     }
 }
