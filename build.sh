@@ -154,10 +154,20 @@ case "$command" in
     # The model-level figures have a PyTorch reference beside them, from Debian's python3-torch; Debian's
     # libtorch calls the system BLAS, and with the reference BLAS it runs ~50x slower than with OpenBLAS
     # (which, once installed, Debian's alternatives pick by priority).
+    # Only model-step (the default verb) runs PyTorch, and not with --no-python.
+    wants_python=true
+    case "${program_args[0]:-model-step}" in
+      --filter*|--list*|--anyCategories*|--allCategories*) wants_python=false ;;  # BenchmarkDotNet's layer suite
+      model-step|--*) ;;
+      *) wants_python=false ;;
+    esac
+    for arg in "${program_args[@]}"; do [ "$arg" = --no-python ] && wants_python=false; done
     need=()
-    python3 -c "import torch" 2>/dev/null || /usr/bin/python3 -c "import torch" 2>/dev/null || need+=(python3-torch)
-    if command -v dpkg-query >/dev/null && ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
-      need+=(libopenblas0-pthread)
+    if $wants_python; then
+      python3 -c "import torch" 2>/dev/null || /usr/bin/python3 -c "import torch" 2>/dev/null || need+=(python3-torch)
+      if command -v dpkg-query >/dev/null && ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
+        need+=(libopenblas0-pthread)
+      fi
     fi
     if [ ${#need[@]} -gt 0 ]; then
       if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
