@@ -10,8 +10,9 @@ namespace GlueFineTune.Tokenization;
 /// escaping of spaces as U+2581 "▁".
 /// </summary>
 /// <remarks>
-/// The model's <c>precompiled_charsmap</c> is not interpreted; .NET's NFKC plus the <c>nmt</c> clean-up stands
-/// in for it, which agrees with it on ordinary text (they differ on a few rare code points).
+/// When the model carries a <c>precompiled_charsmap</c> (real models do), that map is applied exactly as
+/// sentencepiece's <c>Normalizer</c> applies it, user-defined pieces passing through unchanged; only a model
+/// without one falls back to .NET's NFKC plus the <c>nmt</c> whitespace list, which approximates it.
 /// </remarks>
 internal sealed class SentencePieceNormalizer
 {
@@ -23,14 +24,21 @@ internal sealed class SentencePieceNormalizer
     private readonly bool _nfkc;
     private readonly bool _caseFold;
     private readonly bool _nmt;
+    private readonly Dictionary<byte, byte[][]> _userDefined;
 
     /// <summary>Creates a normalizer.</summary>
     /// <param name="spec">The model's normalizer options.</param>
     /// <param name="whitespaceAsSuffix">Put the dummy space after the text instead of before it.</param>
-    public SentencePieceNormalizer(SentencePieceNormalizerSpec spec, bool whitespaceAsSuffix = false)
+    /// <param name="userDefinedPieces">The model's user-defined pieces, which the precompiled map leaves as written.</param>
+    public SentencePieceNormalizer(SentencePieceNormalizerSpec spec, bool whitespaceAsSuffix = false, IEnumerable<string>? userDefinedPieces = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         _spec = spec;
+        _userDefined = (userDefinedPieces ?? [])
+            .Where(p => p.Length > 0)
+            .Select(Encoding.UTF8.GetBytes)
+            .GroupBy(b => b[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(b => b.Length).ToArray());
         _whitespaceAsSuffix = whitespaceAsSuffix;
         string name = spec.Name;
         _nfkc = name.Contains("nfkc", StringComparison.OrdinalIgnoreCase);
@@ -55,6 +63,11 @@ internal sealed class SentencePieceNormalizer
     public string Normalize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        if (_spec.PrecompiledCharsMap is { } charsMap)
+        {
+            return NormalizeWithCharsMap(text, charsMap);
+        }
+
         string unified = _nfkc ? UnicodeText.Normalize(text, NormalizationForm.FormKC) : text;
         if (_caseFold)
         {
@@ -112,5 +125,123 @@ internal sealed class SentencePieceNormalizer
         }
 
         return builder.ToString();
+    }
+
+    // sentencepiece's Normalizer::Normalize over UTF-8 bytes: leading spaces dropped, the dummy prefix, each prefix
+    // replaced (spaces right after a space dropped), spaces escaped, trailing spaces dropped.
+    private string NormalizeWithCharsMap(string text, PrecompiledCharsMap charsMap)
+    {
+        ReadOnlySpan<byte> input = Encoding.UTF8.GetBytes(text);
+        ReadOnlySpan<byte> space = " "u8;
+        ReadOnlySpan<byte> spaceSymbol = "\u2581"u8;
+        if (_spec.RemoveExtraWhitespaces)
+        {
+            while (!input.IsEmpty)
+            {
+                var (replacement, consumed) = NormalizePrefix(input, charsMap);
+                if (!replacement.SequenceEqual(space))
+                {
+                    break;
+                }
+
+                input = input[consumed..];
+            }
+        }
+
+        if (input.IsEmpty)
+        {
+            return string.Empty;
+        }
+
+        var output = new List<byte>(input.Length * 3);
+        void AddSpace(ReadOnlySpan<byte> value)
+        {
+            foreach (byte b in value)
+            {
+                output.Add(b);
+            }
+        }
+
+        ReadOnlySpan<byte> escapedSpace = _spec.EscapeWhitespaces ? spaceSymbol : space;
+        if (!_whitespaceAsSuffix && _spec.AddDummyPrefix)
+        {
+            AddSpace(escapedSpace);
+        }
+
+        bool previousSpace = _spec.RemoveExtraWhitespaces;
+        while (!input.IsEmpty)
+        {
+            var (replacement, consumed) = NormalizePrefix(input, charsMap);
+            ReadOnlySpan<byte> piece = replacement;
+            while (previousSpace && !piece.IsEmpty && piece[0] == (byte)' ')
+            {
+                piece = piece[1..];
+            }
+
+            if (!piece.IsEmpty)
+            {
+                foreach (byte b in piece)
+                {
+                    if (b == (byte)' ' && _spec.EscapeWhitespaces)
+                    {
+                        AddSpace(spaceSymbol);
+                    }
+                    else
+                    {
+                        output.Add(b);
+                    }
+                }
+
+                previousSpace = piece[^1] == (byte)' ';
+            }
+
+            input = input[consumed..];
+            if (!_spec.RemoveExtraWhitespaces)
+            {
+                previousSpace = false;
+            }
+        }
+
+        if (_spec.RemoveExtraWhitespaces)
+        {
+            while (output.Count >= escapedSpace.Length
+                && System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output)[^escapedSpace.Length..].SequenceEqual(escapedSpace))
+            {
+                output.RemoveRange(output.Count - escapedSpace.Length, escapedSpace.Length);
+            }
+        }
+
+        if (_whitespaceAsSuffix && _spec.AddDummyPrefix)
+        {
+            AddSpace(escapedSpace);
+        }
+
+        return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output));
+    }
+
+    // sentencepiece's Normalizer::NormalizePrefix: the longest user-defined piece passes unchanged; else the longest
+    // rule of the map; else one UTF-8 character unchanged (a malformed byte becomes U+FFFD).
+    private (byte[] Replacement, int Consumed) NormalizePrefix(ReadOnlySpan<byte> input, PrecompiledCharsMap charsMap)
+    {
+        if (_userDefined.TryGetValue(input[0], out byte[][]? candidates))
+        {
+            foreach (byte[] candidate in candidates)
+            {
+                if (input.StartsWith(candidate))
+                {
+                    return (candidate, candidate.Length);
+                }
+            }
+        }
+
+        var (replacement, length) = charsMap.LongestMatch(input);
+        if (length > 0)
+        {
+            return (replacement.ToArray(), length);
+        }
+
+        return Rune.DecodeFromUtf8(input, out _, out int runeLength) == System.Buffers.OperationStatus.Done
+            ? (input[..runeLength].ToArray(), runeLength)
+            : ("\uFFFD"u8.ToArray(), 1);
     }
 }
