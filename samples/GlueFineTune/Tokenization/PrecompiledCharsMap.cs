@@ -48,20 +48,19 @@ internal sealed class PrecompiledCharsMap
         return new PrecompiledCharsMap(units, blob[(4 + (int)trieSize)..].ToArray());
     }
 
-    /// <summary>
-    /// The replacement for the longest rule that prefixes <paramref name="input"/> and the number of input bytes it
-    /// replaces; <c>(default, 0)</c> when no rule does.
-    /// </summary>
+    /// <summary>The longest rule that prefixes <paramref name="input"/>.</summary>
     /// <param name="input">UTF-8 text.</param>
-    /// <returns>The replacement (UTF-8) and the matched length.</returns>
-    public (ReadOnlyMemory<byte> Replacement, int Length) LongestMatch(ReadOnlySpan<byte> input)
+    /// <param name="replacement">The rule's replacement (UTF-8); empty when no rule matches.</param>
+    /// <returns>The number of input bytes the rule replaces; 0 when no rule matches.</returns>
+    public int LongestMatch(ReadOnlySpan<byte> input, out ReadOnlySpan<byte> replacement)
     {
+        replacement = default;
         // Darts-clone DoubleArray::commonPrefixSearch, keeping the longest result.
         int longestLength = 0;
         int longestValue = 0;
         if (_units.Length == 0)
         {
-            return (default, 0);
+            return 0;
         }
 
         uint nodePos = Offset(_units[0]);
@@ -89,7 +88,7 @@ internal sealed class PrecompiledCharsMap
 
         if (longestLength == 0)
         {
-            return (default, 0);
+            return 0;
         }
 
         if (longestValue >= _normalized.Length)
@@ -98,7 +97,8 @@ internal sealed class PrecompiledCharsMap
         }
 
         int end = Array.IndexOf(_normalized, (byte)0, longestValue);
-        return (_normalized.AsMemory(longestValue, (end < 0 ? _normalized.Length : end) - longestValue), longestLength);
+        replacement = _normalized.AsSpan(longestValue, (end < 0 ? _normalized.Length : end) - longestValue);
+        return longestLength;
     }
 
     private static uint Offset(uint unit) => (unit >> 10) << (int)((unit & (1u << 9)) >> 6);

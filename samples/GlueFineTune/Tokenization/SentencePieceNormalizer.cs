@@ -6,7 +6,7 @@ namespace GlueFineTune.Tokenization;
 /// <summary>
 /// SentencePiece text normalization: Unicode NFKC (for the <c>nfkc</c> and <c>nmt_nfkc</c> rules; the
 /// <c>_cf</c> variants also lower-case), the <c>nmt</c> clean-up (sentencepiece's list of whitespace-like code
-/// points become spaces; control characters stay, as in sentencepiece), trimming and collapsing of spaces, the dummy prefix space, and
+/// points become spaces, its list of control characters is deleted), trimming and collapsing of spaces, the dummy prefix space, and
 /// escaping of spaces as U+2581 "▁".
 /// </summary>
 /// <remarks>
@@ -18,6 +18,8 @@ internal sealed class SentencePieceNormalizer
 {
     /// <summary>The character SentencePiece writes for a space: U+2581 LOWER ONE EIGHTH BLOCK.</summary>
     public const char SpaceSymbol = '\u2581';
+
+    private const char FullwidthTilde = '\uFF5E';
 
     private readonly SentencePieceNormalizerSpec _spec;
     private readonly bool _whitespaceAsSuffix;
@@ -47,15 +49,23 @@ internal sealed class SentencePieceNormalizer
     }
 
     /// <summary>
-    /// The code points nmt_nfkc maps to a space on top of NFKC (sentencepiece's <c>Builder::BuildNmtNFKCMap</c>): tab,
-    /// line feed, form feed, carriage return, U+1680, U+200B, U+200E, U+200F, U+2028, U+2029, U+2581, U+FEFF and
-    /// U+FFFD. Every other character NFKC leaves alone stays, control characters included (C0 and C1, e.g. the
-    /// U+0085 and U+0093 of garbled Windows-1252 text), as sentencepiece keeps them.
+    /// The code points nmt_nfkc maps to a space on top of NFKC (sentencepiece's <c>Builder::MergeNmtMap</c>): tab,
+    /// line feed, form feed, carriage return, U+1680, U+200B, U+200C, U+200E, U+200F, U+2028, U+2029, U+2581, U+FEFF
+    /// and U+FFFD.
     /// </summary>
     /// <param name="codePoint">A code point after NFKC.</param>
     /// <returns>Whether nmt_nfkc turns it into a space.</returns>
-    public static bool IsNmtWhitespace(int codePoint) => codePoint is 0x9 or 0xA or 0xC or 0xD or 0x1680 or 0x200B or 0x200E or 0x200F
-        or 0x2028 or 0x2029 or 0x2581 or 0xFEFF or 0xFFFD;
+    public static bool IsNmtWhitespace(int codePoint) => codePoint is 0x9 or 0xA or 0xC or 0xD or 0x1680 or 0x200B or 0x200C or 0x200E
+        or 0x200F or 0x2028 or 0x2029 or 0x2581 or 0xFEFF or 0xFFFD;
+
+    /// <summary>
+    /// The control characters nmt_nfkc deletes (<c>Builder::MergeNmtMap</c>): U+0001–U+0008, U+000B, U+000E–U+001F,
+    /// U+007F, U+008F and U+009F. The other C1 controls stay (e.g. the U+0085 and U+0093 of garbled Windows-1252 text).
+    /// </summary>
+    /// <param name="codePoint">A code point after NFKC.</param>
+    /// <returns>Whether nmt_nfkc removes it.</returns>
+    public static bool IsNmtRemovedControl(int codePoint) => codePoint is (>= 0x1 and <= 0x8) or 0xB or (>= 0xE and <= 0x1F)
+        or 0x7F or 0x8F or 0x9F;
 
     /// <summary>Normalizes <paramref name="text"/> into the string the unigram model segments.</summary>
     /// <param name="text">Raw text.</param>
@@ -68,7 +78,11 @@ internal sealed class SentencePieceNormalizer
             return NormalizeWithCharsMap(text, charsMap);
         }
 
-        string unified = _nfkc ? UnicodeText.Normalize(text, NormalizationForm.FormKC) : text;
+        // nmt_nfkc leaves U+FF5E FULLWIDTH TILDE alone (Japanese uses it apart from "~"), so NFKC runs around it.
+        string unified = !_nfkc ? text
+            : _nmt && text.Contains(FullwidthTilde)
+                ? string.Join(FullwidthTilde, text.Split(FullwidthTilde).Select(part => UnicodeText.Normalize(part, NormalizationForm.FormKC)))
+                : UnicodeText.Normalize(text, NormalizationForm.FormKC);
         if (_caseFold)
         {
             unified = unified.ToLowerInvariant();
@@ -79,6 +93,11 @@ internal sealed class SentencePieceNormalizer
         foreach (Rune rune in unified.EnumerateRunes())
         {
             Rune current = rune;
+            if (_nmt && IsNmtRemovedControl(rune.Value))
+            {
+                continue;
+            }
+
             if (_nmt && IsNmtWhitespace(rune.Value))
             {
                 current = new Rune(' ');
@@ -138,7 +157,7 @@ internal sealed class SentencePieceNormalizer
         {
             while (!input.IsEmpty)
             {
-                var (replacement, consumed) = NormalizePrefix(input, charsMap);
+                int consumed = NormalizePrefix(input, charsMap, out ReadOnlySpan<byte> replacement);
                 if (!replacement.SequenceEqual(space))
                 {
                     break;
@@ -171,8 +190,7 @@ internal sealed class SentencePieceNormalizer
         bool previousSpace = _spec.RemoveExtraWhitespaces;
         while (!input.IsEmpty)
         {
-            var (replacement, consumed) = NormalizePrefix(input, charsMap);
-            ReadOnlySpan<byte> piece = replacement;
+            int consumed = NormalizePrefix(input, charsMap, out ReadOnlySpan<byte> piece);
             while (previousSpace && !piece.IsEmpty && piece[0] == (byte)' ')
             {
                 piece = piece[1..];
@@ -221,7 +239,7 @@ internal sealed class SentencePieceNormalizer
 
     // sentencepiece's Normalizer::NormalizePrefix: the longest user-defined piece passes unchanged; else the longest
     // rule of the map; else one UTF-8 character unchanged (a malformed byte becomes U+FFFD).
-    private (byte[] Replacement, int Consumed) NormalizePrefix(ReadOnlySpan<byte> input, PrecompiledCharsMap charsMap)
+    private int NormalizePrefix(ReadOnlySpan<byte> input, PrecompiledCharsMap charsMap, out ReadOnlySpan<byte> replacement)
     {
         if (_userDefined.TryGetValue(input[0], out byte[][]? candidates))
         {
@@ -229,19 +247,25 @@ internal sealed class SentencePieceNormalizer
             {
                 if (input.StartsWith(candidate))
                 {
-                    return (candidate, candidate.Length);
+                    replacement = candidate;
+                    return candidate.Length;
                 }
             }
         }
 
-        var (replacement, length) = charsMap.LongestMatch(input);
+        int length = charsMap.LongestMatch(input, out replacement);
         if (length > 0)
         {
-            return (replacement.ToArray(), length);
+            return length;
         }
 
-        return Rune.DecodeFromUtf8(input, out _, out int runeLength) == System.Buffers.OperationStatus.Done
-            ? (input[..runeLength].ToArray(), runeLength)
-            : ("\uFFFD"u8.ToArray(), 1);
+        if (Rune.DecodeFromUtf8(input, out _, out int runeLength) == System.Buffers.OperationStatus.Done)
+        {
+            replacement = input[..runeLength];
+            return runeLength;
+        }
+
+        replacement = "\uFFFD"u8;
+        return 1;
     }
 }

@@ -99,6 +99,37 @@ public sealed class SentencePieceParityTests
         act.Should().Throw<InvalidDataException>().WithMessage("*broken/spm.model*precompiled_charsmap*re-download*");
     }
 
+    [Fact]
+    public void Fallback_without_a_charsmap_agrees_with_the_charsmap_on_the_basic_multilingual_plane()
+    {
+        // A model without precompiled_charsmap gets .NET's NFKC plus sentencepiece's nmt lists. Every BMP code point
+        // between two letters goes through both paths; they agree except on these (measured with ALBERT's map):
+        // U+0344, which the map replaces by U+0308 U+0301 without composing them with the letter before as NFKC
+        // does; U+200D, which maps built before sentencepiece 0.1.96 turn into a space; U+32FF (Unicode 12.1),
+        // U+AB69 (13.0) and U+A7F2..U+A7F4 (14.0), newer than the map's Unicode.
+        int[] explained = [0x0344, 0x200D, 0x32FF, 0xA7F2, 0xA7F3, 0xA7F4, 0xAB69];
+        SentencePieceModel model = SentencePieceModel.Load(TestData("albert-30k-clean.model"));
+        var exact = new SentencePieceNormalizer(model.Normalizer);
+        var fallback = new SentencePieceNormalizer(model.Normalizer with { PrecompiledCharsMap = null });
+        var differing = new List<int>();
+        for (int codePoint = 1; codePoint <= 0xFFFF; codePoint++)
+        {
+            if (codePoint is >= 0xD800 and <= 0xDFFF)
+            {
+                continue;
+            }
+
+            string text = "a" + (char)codePoint + "b";
+            if (exact.Normalize(text) != fallback.Normalize(text))
+            {
+                differing.Add(codePoint);
+            }
+        }
+
+        output.WriteLine($"{differing.Count} differ: {string.Join(" ", differing.Select(c => c.ToString("X4")))}");
+        differing.Should().Equal(explained);
+    }
+
     // Non-ASCII and control characters as \uXXXX, so that a report shows C1 controls and combining marks.
     private static string Escape(string text)
     {
