@@ -5,6 +5,10 @@
 // window around the first non-ASCII character of every e-mail that has one (garbled Windows-1252 / GB2312
 // text), the sentences and pairs of minilm-sentences.json, and hand-written cases (C1 controls, full-width
 // forms, ligatures, combining marks, emoji, CJK, runs of spaces, tabs and newlines, user-defined symbols).
+// The package's wasm is google/sentencepiece at d8f7418 (v0.2.0-58, VERSION.txt 0.2.1: the submodule pinned by
+// github.com/sctg-development/sentencepiece-js). Cross-check (measured 2026-11-30): the other two wasm builds on
+// npm, @agnai/sentencepiece-js 1.1.1 and sentencepiece-js 1.1.0 (sentencepiece >= 0.1.97, exact commit not
+// recorded), give the same ids for all 710 sentences.
 // Not run in CI. Usage (Node 18+):
 //   npm install --prefix /tmp/spm-ref @sctg/sentencepiece-js@1.3.3
 //   node make-sentencepiece-reference.mjs /tmp/spm-ref ~/.cache/vectorfit-demo/spam-assassin/train.jsonl \
