@@ -86,7 +86,7 @@ internal sealed class SentencePieceModel
                     break;
                 case 3:
                     reader.Expect("ModelProto.normalizer_spec", wire, ProtobufWireType.LengthDelimited);
-                    normalizer = ReadNormalizerSpec(reader.ReadMessage("normalizer_spec"));
+                    normalizer = ReadNormalizerSpec(reader.ReadMessage("normalizer_spec"), source);
                     break;
                 default:
                     reader.SkipField(wire);
@@ -165,7 +165,7 @@ internal sealed class SentencePieceModel
         }
     }
 
-    private static SentencePieceNormalizerSpec ReadNormalizerSpec(ProtobufReader reader)
+    private static SentencePieceNormalizerSpec ReadNormalizerSpec(ProtobufReader reader, string source)
     {
         var spec = new SentencePieceNormalizerSpec();
         while (reader.TryReadTag(out int field, out ProtobufWireType wire))
@@ -173,6 +173,11 @@ internal sealed class SentencePieceModel
             if (field == 1 && wire == ProtobufWireType.LengthDelimited)
             {
                 spec = spec with { Name = reader.ReadString() };
+            }
+            else if (field == 2 && wire == ProtobufWireType.LengthDelimited)
+            {
+                ReadOnlySpan<byte> blob = reader.ReadLengthDelimited();
+                spec = spec with { PrecompiledCharsMap = blob.IsEmpty ? null : PrecompiledCharsMap.Parse(blob, source) };
             }
             else if (field is 3 or 4 or 5 && wire == ProtobufWireType.Varint)
             {

@@ -5,8 +5,10 @@ namespace GlueFineTune.Tokenization;
 /// <param name="AddDummyPrefix">Prepend a space so the first word is spelt like any other (field 3).</param>
 /// <param name="RemoveExtraWhitespaces">Trim and collapse runs of spaces (field 4).</param>
 /// <param name="EscapeWhitespaces">Write spaces as U+2581 "▁" (field 5).</param>
+/// <param name="PrecompiledCharsMap">The compiled normalization rules (field 2); <see langword="null"/> when the model has none.</param>
 internal sealed record SentencePieceNormalizerSpec(
     string Name = "nmt_nfkc",
     bool AddDummyPrefix = true,
     bool RemoveExtraWhitespaces = true,
-    bool EscapeWhitespaces = true);
+    bool EscapeWhitespaces = true,
+    PrecompiledCharsMap? PrecompiledCharsMap = null);

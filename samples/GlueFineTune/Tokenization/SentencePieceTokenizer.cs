@@ -43,7 +43,10 @@ internal sealed class SentencePieceTokenizer : ITokenizer
             RequirePiece(names.Pad, "pad_token"),
             unk);
         _specialStrings = [.. names.All.Where(_ids.ContainsKey).Distinct(StringComparer.Ordinal)];
-        _normalizer = new SentencePieceNormalizer(model.Normalizer, model.TreatWhitespaceAsSuffix);
+        _normalizer = new SentencePieceNormalizer(
+            model.Normalizer,
+            model.TreatWhitespaceAsSuffix,
+            model.Pieces.Where(p => p.Type == SentencePieceType.UserDefined).Select(p => p.Piece));
         _segmenter = new UnigramSegmenter(model.Pieces, unk, model.ByteFallback);
     }
 

@@ -42,7 +42,50 @@ internal static class UnicodeText
                 + "(ICU, e.g. the libicu package, must be installed) or unset DOTNET_SYSTEM_GLOBALIZATION_INVARIANT.");
         }
 
-        return text.Normalize(form);
+        try
+        {
+            return text.Normalize(form);
+        }
+        catch (ArgumentException)
+        {
+            // .NET refuses the whole string when one code point is invalid to it (a lone surrogate, U+FFFE);
+            // normalize the runs between such code points and keep those as they are, as sentencepiece does.
+            return NormalizeAroundInvalid(text, form);
+        }
+    }
+
+    private static string NormalizeAroundInvalid(string text, NormalizationForm form)
+    {
+        var result = new StringBuilder(text.Length);
+        int runStart = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            int length = char.IsSurrogatePair(text, i) ? 2 : 1;
+            if (!IsNormalizable(text.Substring(i, length), form))
+            {
+                result.Append(text.AsSpan(runStart, i - runStart).ToString().Normalize(form));
+                result.Append(text, i, length);
+                runStart = i + length;
+            }
+
+            i += length;
+        }
+
+        result.Append(text.AsSpan(runStart).ToString().Normalize(form));
+        return result.ToString();
+    }
+
+    private static bool IsNormalizable(string codePoint, NormalizationForm form)
+    {
+        try
+        {
+            _ = codePoint.Normalize(form);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 
     private static bool ProbeNormalization() =>

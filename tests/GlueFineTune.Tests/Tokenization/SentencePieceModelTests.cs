@@ -45,7 +45,7 @@ public sealed class SentencePieceModelTests
             .Bool(35, true);                  // byte_fallback
         byte[] bytes = SpmModelBuilder.WithDebertaSpecials()
             .Trainer(trainer)
-            .Normalizer(new ProtobufWriter().String(1, "nmt_nfkc").Bytes(2, [1, 2, 3, 4]))
+            .Normalizer(new ProtobufWriter().String(1, "nmt_nfkc").Bytes(6, [1, 2, 3, 4])) // normalization_rule_tsv (unused)
             .Build();
         byte[] withSelfTest = [.. bytes, .. new ProtobufWriter().Message(4, new ProtobufWriter().String(1, "x")).ToArray()];
 

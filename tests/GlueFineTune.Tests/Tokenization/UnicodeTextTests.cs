@@ -26,4 +26,13 @@ public sealed class UnicodeTextTests
         UnicodeText.IsNormalizationAvailable.Should().BeTrue();
         UnicodeText.Normalize("\u00E9", NormalizationForm.FormD).Should().Be("e\u0301");
     }
+
+    [Fact]
+    public void Code_points_net_refuses_are_kept_and_the_text_around_them_is_normalized()
+    {
+        // string.Normalize throws ArgumentException for the whole string on U+FFFE or a lone surrogate (the
+        // BERT and SentencePiece tokenizers crashed on such text); the runs between them are normalized instead.
+        UnicodeText.Normalize("\u00E9\uFFFE\u00E9\uDC00\u00E9", NormalizationForm.FormD).Should().Be("e\u0301\uFFFEe\u0301\uDC00e\u0301");
+        UnicodeText.Normalize("\uD83D\uDE00\u00E9", NormalizationForm.FormD).Should().Be("\uD83D\uDE00e\u0301");
+    }
 }
