@@ -69,7 +69,7 @@ public sealed class AdamW : TorchSharp.Modules.AdamW
     /// <returns>The loss <paramref name="closure"/> returned, or <see langword="null"/>.</returns>
     public override Tensor step(Func<Tensor>? closure = null)
     {
-        return _step<ParamGroup>(group => StepGroup(group), closure);
+        return _step<ParamGroup>(StepGroup, closure);
     }
 
     private void StepGroup(ParamGroup group)
@@ -113,19 +113,15 @@ public sealed class AdamW : TorchSharp.Modules.AdamW
             state.exp_avg.mul_(beta1Scalar).add_(grad, alpha: oneMinusBeta1);
             state.exp_avg_sq.mul_(beta2Scalar).addcmul_(grad, grad, value: oneMinusBeta2);
 
-            using Scalar sqrtCorrection2 = Math.Sqrt(biasCorrection2).ToScalar();
-            Tensor denom;
             if (amsgrad)
             {
                 Tensor previous = state.max_exp_avg_sq;
                 state.max_exp_avg_sq = maximum(previous, state.exp_avg_sq).DetachFromDisposeScope();
                 previous.Dispose();
-                denom = state.max_exp_avg_sq.sqrt().div(sqrtCorrection2).add_(eps, HeldScalars.One);
             }
-            else
-            {
-                denom = state.exp_avg_sq.sqrt().div(sqrtCorrection2).add_(eps, HeldScalars.One);
-            }
+
+            using Scalar sqrtCorrection2 = Math.Sqrt(biasCorrection2).ToScalar();
+            Tensor denom = (amsgrad ? state.max_exp_avg_sq : state.exp_avg_sq).sqrt().div(sqrtCorrection2).add_(eps, HeldScalars.One);
 
             using Scalar negativeStepSize = (-(lr / biasCorrection1)).ToScalar();
             param.addcdiv_(state.exp_avg, denom, value: negativeStepSize);
