@@ -32,14 +32,14 @@ public sealed class AvfScheduler
     /// <param name="options">The schedule; validated here.</param>
     /// <param name="totalSteps">
     /// The optimizer steps the run will take, when known (<c>batches per epoch × epochs</c>). When some AVF step of
-    /// <paramref name="options"/> falls after it, the scheduler says so once (<see cref="ScheduleWarning"/>, also written to
-    /// standard error), because a paper preset on a short run freezes nothing. <c>null</c>: not checked.
+    /// <paramref name="options"/> falls after it, the scheduler says so once (<see cref="ScheduleWarning"/>; the
+    /// library writes nothing to the console, so print it), because a paper preset on a short run freezes nothing. <c>null</c>: not checked.
     /// </param>
     /// <exception cref="ArgumentException">
     /// Invalid options, no layer while the schedule has AVF steps, a null, repeated or unnamed layer, <c>K</c> above the number of
     /// trainable vectors, or <paramref name="totalSteps"/> below 1.
     /// </exception>
-    public AvfScheduler(IEnumerable<(string name, VectorFitLinear layer)> layers, AvfOptions options, long? totalSteps = null)
+    public AvfScheduler(IEnumerable<(string name, SvdAdaptedLinear layer)> layers, AvfOptions options, long? totalSteps = null)
     {
         ArgumentNullException.ThrowIfNull(layers);
         ArgumentNullException.ThrowIfNull(options);
@@ -52,12 +52,20 @@ public sealed class AvfScheduler
 
         var list = layers.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<SvdAdaptedLinear>(ReferenceEqualityComparer.Instance);
         foreach (var (name, layer) in list)
         {
             if (name is null || layer is null)
             {
                 throw new ArgumentException("Every layer needs a name and a VectorFitLinear; got a null entry. Pass (name, layer) pairs from model.named_modules().", nameof(layers));
+            }
+
+            if (!layer.SupportsAvf)
+            {
+                throw new ArgumentException(
+                    $"The layer '{name}' is of type {layer.GetType().Name} (method {layer.Method}), and Adaptive Vector Freezing applies to VectorFit layers only. " +
+                    "Pass only VectorFitLinear layers, or train this method without an AvfScheduler.",
+                    nameof(layers));
             }
 
             if (!names.Add(name) || !seen.Add(layer))
@@ -69,14 +77,9 @@ public sealed class AvfScheduler
         _vectors = new List<AvfVector>();
         foreach (var (name, layer) in list)
         {
-            if (layer.Options.TrainSigma)
+            foreach (var (kind, vector) in layer.AvfVectors())
             {
-                _vectors.Add(new AvfVector(_vectors.Count, name, layer, AvfVectorKind.Sigma, ReadVector(layer.sigma)));
-            }
-
-            if (layer.Options.TrainBias && layer.bias is { } bias)
-            {
-                _vectors.Add(new AvfVector(_vectors.Count, name, layer, AvfVectorKind.Bias, ReadVector(bias)));
+                _vectors.Add(new AvfVector(_vectors.Count, name, layer, kind, ReadVector(vector)));
             }
         }
 
@@ -96,11 +99,8 @@ public sealed class AvfScheduler
 
         Options = options;
         TotalSteps = totalSteps;
+        // A library does not write to the console: the caller decides where the warning goes (the README's loop prints it).
         ScheduleWarning = FitWarning(options, totalSteps);
-        if (ScheduleWarning is not null)
-        {
-            Console.Error.WriteLine($"warning: {ScheduleWarning}");
-        }
     }
 
     /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
@@ -116,32 +116,43 @@ public sealed class AvfScheduler
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        var layers = new List<(string, VectorFitLinear)>();
-        var svftLayers = 0;
-        if (model is VectorFitLinear root)
+        var layers = new List<(string, SvdAdaptedLinear)>();
+        var otherLayers = new List<nn.Module>();
+        if (model is SvdAdaptedLinear root)
         {
-            layers.Add((string.Empty, root));
+            if (root.SupportsAvf)
+            {
+                layers.Add((string.Empty, root));
+            }
+            else
+            {
+                otherLayers.Add(root);
+            }
         }
 
-        svftLayers += model is SvftLinear ? 1 : 0;
         // A layer registered under two names (shared by two parents) is one layer: tracked once, under its first name,
         // as surgery and adapters name it.
-        var seen = new HashSet<VectorFitLinear>(ReferenceEqualityComparer.Instance);
+        var seen = new HashSet<SvdAdaptedLinear>(ReferenceEqualityComparer.Instance);
         foreach (var (name, module) in model.named_modules())
         {
-            if (module is VectorFitLinear layer && seen.Add(layer) && !ReferenceEquals(layer, model))
+            if (module is SvdAdaptedLinear layer && seen.Add(layer) && !ReferenceEquals(layer, model))
             {
-                layers.Add((name, layer));
+                if (layer.SupportsAvf)
+                {
+                    layers.Add((name, layer));
+                }
+                else
+                {
+                    otherLayers.Add(layer);
+                }
             }
-
-            svftLayers += module is SvftLinear ? 1 : 0;
         }
 
         if (layers.Count == 0 && options.Enabled)
         {
             throw new ArgumentException(
-                svftLayers > 0
-                    ? $"There is no VectorFit layer to schedule: the model's {svftLayers} adapted layer(s) are SvftLinear, and Adaptive Vector Freezing applies to VectorFit layers only. " +
+                otherLayers.Count > 0
+                    ? $"There is no VectorFit layer to schedule: the model's {otherLayers.Count} adapted layer(s) are {AdaptedLayers.KindsOf(otherLayers)}, and Adaptive Vector Freezing applies to VectorFit layers only. " +
                       "Train SVFT without an AvfScheduler (or with AvfOptions.None), or adapt the model with Method = AdaptationMethod.VectorFit."
                     : $"There is no VectorFit layer to schedule: the model ({model.GetType().Name}) holds no VectorFitLinear. " +
                       "Call ModelSurgery.Apply(model, config) first, then build the scheduler (and the optimizer) on the adapted model.",
@@ -156,7 +167,7 @@ public sealed class AvfScheduler
 
     /// <summary>
     /// Why the schedule does not fit <see cref="TotalSteps"/> (some AVF step falls after the run ends; when the first does, AVF freezes
-    /// nothing), or <c>null</c> when it fits or the total is not known. Written once to standard error when the scheduler is built.
+    /// nothing), or <c>null</c> when it fits or the total is not known. Set when the scheduler is built; the library does not print it (the caller does).
     /// </summary>
     public string? ScheduleWarning { get; }
 

@@ -18,7 +18,7 @@ public enum AvfVectorKind
 /// </summary>
 public sealed class AvfVector
 {
-    internal AvfVector(int index, string layerName, VectorFitLinear layer, AvfVectorKind kind, double[] initial)
+    internal AvfVector(int index, string layerName, SvdAdaptedLinear layer, AvfVectorKind kind, double[] initial)
     {
         Index = index;
         LayerName = layerName;
@@ -50,7 +50,7 @@ public sealed class AvfVector
     public bool IsFrozen { get; internal set; }
 
     /// <summary>The layer that holds the vector.</summary>
-    internal VectorFitLinear Layer { get; }
+    internal SvdAdaptedLinear Layer { get; }
 
     /// <summary><c>v_0</c>, the value before fine-tuning, in float64.</summary>
     internal double[] Initial { get; set; }
@@ -61,7 +61,7 @@ public sealed class AvfVector
     /// </summary>
     /// <exception cref="InvalidOperationException">The layer no longer has the bias this vector tracks.</exception>
     public Parameter Parameter
-        => (Kind == AvfVectorKind.Sigma ? Layer.sigma : Layer.bias)
+        => Layer.AvfVectors().Where(v => v.Kind == Kind).Select(v => v.Vector).FirstOrDefault()
             ?? throw new InvalidOperationException($"The layer '{LayerName}' no longer has a bias, but AVF tracks '{Name}'.");
 
     /// <summary>The state_dict suffix of a vector kind.</summary>

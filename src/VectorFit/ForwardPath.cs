@@ -1,7 +1,7 @@
 namespace VectorFit;
 
 /// <summary>
-/// How <see cref="VectorFitLinear.forward"/> evaluates <c>U·diag(σ)·Vᵀ·x + b</c>; both paths give the
+/// How <see cref="SvdAdaptedLinear.forward"/> evaluates <c>U·diag(σ)·Vᵀ·x + b</c>; both paths give the
 /// same result up to round-off (method §1, cost note).
 /// </summary>
 internal enum ForwardPath

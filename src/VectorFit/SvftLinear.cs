@@ -19,35 +19,30 @@ namespace VectorFit;
 /// entry positive, <c>V</c> flipped with it), so the basis in which <c>M</c> is trained does not depend on the LAPACK
 /// build or device: an adapter trained on one machine means the same on another (up to repeated singular values).
 /// </remarks>
-public sealed class SvftLinear : nn.Module<Tensor, Tensor>
+public sealed class SvftLinear : SvdAdaptedLinear
 {
-    private const string ValuesName = "svft_values";
-    private const string RowsName = "svft_rows";
-    private const string ColsName = "svft_cols";
-    private const string SigmaName = "frozen_sigma";
-    private const string BiasName = "bias";
-    private const string UName = "U";
-    private const string VName = "V";
+    /// <summary>The state_dict key of the trainable entries of <c>M</c>, relative to the layer.</summary>
+    public const string ValuesKey = "svft_values";
 
-    [ComponentName(Name = ValuesName)]
+    /// <summary>The state_dict key of the row of each entry of <c>M</c>, relative to the layer.</summary>
+    public const string RowsKey = "svft_rows";
+
+    /// <summary>The state_dict key of the column of each entry of <c>M</c>, relative to the layer.</summary>
+    public const string ColsKey = "svft_cols";
+
+    /// <summary>The state_dict key of the frozen singular values, relative to the layer.</summary>
+    public const string FrozenSigmaKey = "frozen_sigma";
+
+    [ComponentName(Name = ValuesKey)]
     private Parameter _values;
 
-    [ComponentName(Name = BiasName)]
-    private Parameter? _bias;
-
-    [ComponentName(Name = SigmaName)]
+    [ComponentName(Name = FrozenSigmaKey)]
     private Tensor _sigma;
 
-    [ComponentName(Name = UName)]
-    private Tensor _u;
-
-    [ComponentName(Name = VName)]
-    private Tensor _v;
-
-    [ComponentName(Name = RowsName)]
+    [ComponentName(Name = RowsKey)]
     private Tensor _rows;
 
-    [ComponentName(Name = ColsName)]
+    [ComponentName(Name = ColsKey)]
     private Tensor _cols;
 
     // Band patterns are evaluated by diagonal slices (null for Random and Top-k): fixed by the pattern and r, not state.
@@ -71,24 +66,10 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
     internal SvftLinear(Linear linear, SvftLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
-        : base(nameof(SvftLinear))
+        : base(nameof(SvftLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, svdSource, out var singularValues)
     {
-        ArgumentNullException.ThrowIfNull(linear);
-        options ??= new SvftLinearOptions();
-        options.Validate();
-        in_features = linear.weight.shape[1];
-        out_features = linear.weight.shape[0];
-        options.Pattern.ValidateFor(in_features, out_features);
         Options = options;
-
-        // The layer takes ownership of the decomposition's tensors.
-        var svd = ThinSvd.ForLinear(linear, svdSource, out var sourceWeight);
-        SourceWeight = sourceWeight;
-
-        rank = svd.Rank;
-        _u = svd.U;
-        _v = svd.V;
-        _sigma = svd.S;
+        _sigma = singularValues;
         using (torch.no_grad())
         {
             FixSigns(_u, _v);
@@ -99,14 +80,6 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
                 ? SvftPatternIndices.Band(rank, options.Pattern.OffDiagonals)
                 : null;
             _values = NewParameter(torch.zeros(rows.LongLength, dtype: _u.dtype, device: _u.device), options.TrainValues);
-            if (linear.bias is { } existingBias)
-            {
-                _bias = NewParameter(existingBias.detach().clone(), options.TrainBias);
-            }
-            else if (options.AddBias)
-            {
-                _bias = NewParameter(torch.zeros(out_features, dtype: _u.dtype, device: _u.device), trainable: true);
-            }
         }
 
         RegisterComponents();
@@ -136,42 +109,8 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// <summary>The frozen singular values σ, <c>(r)</c>, descending; persistent buffer <c>frozen_sigma</c>. Owned by the layer.</summary>
     public Tensor frozen_sigma => _sigma;
 
-    /// <summary>The bias <c>(out_features)</c>, or <c>null</c> when the original had none and no bias was added; state_dict key <c>bias</c>.</summary>
-    public Parameter? bias => _bias;
-
-    /// <summary>Frozen left singular vectors, <c>(out_features, r)</c>; persistent buffer <c>U</c>. Owned by the layer.</summary>
-    public Tensor U => _u;
-
-    /// <summary>Frozen right singular vectors, <c>(in_features, r)</c>; persistent buffer <c>V</c> (so <c>W₀ = U·diag(σ)·Vᵀ</c>). Owned by the layer.</summary>
-    public Tensor V => _v;
-
-    /// <summary>Size of each input sample, <c>d_in</c>.</summary>
-    public long in_features { get; }
-
-    /// <summary>Size of each output sample, <c>d_out</c>.</summary>
-    public long out_features { get; }
-
-    /// <summary><c>r = min(in_features, out_features)</c>: <c>M</c> is <c>r × r</c>.</summary>
-    public long rank { get; }
-
     /// <summary>The number of entries of <c>M</c> that can train, <c>nnz</c>: <c>r·(2d+1) − d·(d+1)</c> (method §5).</summary>
     public long ValueCount => _values.shape[0];
-
-    /// <summary>The trained values: <see cref="ValueCount"/> when the values train, plus <c>out_features</c> when a bias trains.</summary>
-    public long TrainableParameterCount =>
-        (Options.TrainValues ? ValueCount : 0) + (Options.TrainBias && _bias is not null ? out_features : 0);
-
-    /// <summary>
-    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
-    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
-    /// </summary>
-    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
-
-    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
-    internal long ForwardCalls { get; private set; }
-
-    /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
-    internal ForwardPath PathOverride { get; set; }
 
     /// <summary>Evaluates band patterns through <c>svft_rows</c>/<c>svft_cols</c> like scattered ones (tests and benchmarks).</summary>
     internal bool ForceIndexEvaluation { get; set; }
@@ -187,17 +126,14 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
     /// one linear (<c>d_out·(nnz + r·d_in) + N·d_in·d_out</c>), whichever is cheaper for the step, forward and backward
     /// together (<see cref="ChoosePath"/>). Neither forms the dense <c>M</c>.
     /// </remarks>
-    /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
     /// <exception cref="InvalidOperationException"><c>svft_rows</c>/<c>svft_cols</c> were overwritten with positions outside <c>M</c>.</exception>
-    public override Tensor forward(Tensor input)
+    private protected override Tensor Evaluate(Tensor input)
     {
-        ForwardCalls++;
-        ValidateInput(input);
         try
         {
-            return Evaluate(input);
+            return EvaluateChecked(input);
         }
-        catch (System.Runtime.InteropServices.ExternalException e) when (Adapters.SvftPositions.ProblemIn(this) is { } problem)
+        catch (System.Runtime.InteropServices.ExternalException e) when (PositionProblem() is { } problem)
         {
             // Checked only on failure: the positions can only go bad through a load_state_dict or an in-place write,
             // and a check on every call would cost a device sync.
@@ -205,7 +141,7 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         }
     }
 
-    private Tensor Evaluate(Tensor input)
+    private Tensor EvaluateChecked(Tensor input)
     {
         var valuesTrain = torch.is_grad_enabled() && _values.requires_grad;
         var path = PathOverride != ForwardPath.Auto && PathOverride != ForwardPath.Cached
@@ -228,38 +164,13 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         return output.reshape(input.shape[..^1].Append(out_features).ToArray()).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·(diag(σ) + M)·Vᵀ</c> and a copy of the bias.</summary>
-    /// <returns>A new, independent <c>Linear</c> in the layer's dtype and device.</returns>
-    /// <remarks>Method §5. The product is formed in float64 and rounded once to the layer's dtype.</remarks>
-    /// <exception cref="InvalidOperationException">The merged weight or the bias contains NaN or infinite values.</exception>
-    public Linear ToLinear()
-    {
-        Tensor weight;
-        Tensor? biasCopy;
-        using (torch.NewDisposeScope())
-        using (torch.no_grad())
-        {
-            weight = Compose64(_sigma.to(ScalarType.Float64)).to(_u.dtype).clone();
-            var badWeight = weight.isfinite().logical_not().sum().item<long>();
-            var badBias = _bias is null ? 0 : _bias.isfinite().logical_not().sum().item<long>();
-            if (badWeight > 0 || badBias > 0)
-            {
-                throw new InvalidOperationException(
-                    $"Cannot merge SvftLinear ({in_features} -> {out_features}, {Pattern}): the merged weight has {badWeight} and the bias {badBias} NaN or infinite values, " +
-                    "so training has diverged. Restore a finite checkpoint (or lower the learning rate) before merging.");
-            }
-
-            weight.DetachFromDisposeScope();
-            biasCopy = _bias?.detach().clone().DetachFromDisposeScope();
-        }
-
-        return nn.Linear(new Parameter(weight), biasCopy is null ? null : new Parameter(biasCopy));
-    }
+    /// <inheritdoc />
+    private protected override Tensor ComposeWeight64() => Compose64(_sigma.to(ScalarType.Float64));
 
     /// <summary>The weight update learned so far, <c>ΔW = U·M·Vᵀ</c>, <c>(out_features, in_features)</c>.</summary>
     /// <returns>A new tensor in the layer's dtype and device, not tracked by autograd; the caller owns it.</returns>
     /// <remarks>Method §5. Formed in float64 from the sparse entries of <c>M</c>, rounded once.</remarks>
-    public Tensor DeltaWeight()
+    public override Tensor DeltaWeight()
     {
         using (torch.NewDisposeScope())
         using (torch.no_grad())
@@ -296,27 +207,6 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         return factored < materialized ? ForwardPath.Factored : ForwardPath.Materialized;
     }
 
-    /// <inheritdoc />
-    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
-    {
-        MoveTo(RequireFloatingPoint(dtype), device);
-        return this;
-    }
-
-    /// <inheritdoc />
-    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
-    {
-        MoveTo(null, new Device(deviceType, deviceIndex));
-        return this;
-    }
-
-    /// <inheritdoc />
-    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
-    {
-        MoveTo(RequireFloatingPoint(dtype), null);
-        return this;
-    }
-
     // U·(diag(s) + M)·Vᵀ in float64, under the caller's no_grad and dispose scope.
     private Tensor Compose64(Tensor s)
         => SvftProduct.Compose(
@@ -333,88 +223,98 @@ public sealed class SvftLinear : nn.Module<Tensor, Tensor>
         v.mul_(nonZero);
     }
 
-    private void MoveTo(ScalarType? dtype, Device? device)
+    /// <inheritdoc />
+    public override AdaptationMethod Method => AdaptationMethod.Svft;
+
+    /// <inheritdoc />
+    private protected override Parameter Trained => _values;
+
+    /// <inheritdoc />
+    private protected override bool TrainsOwnTensor => Options.TrainValues;
+
+    /// <inheritdoc />
+    internal override Tensor? FrozenSigma => _sigma;
+
+    /// <inheritdoc />
+    private protected override string Title => $"SvftLinear ({in_features} -> {out_features}, {Pattern})";
+
+    /// <inheritdoc />
+    private protected override AdaptedLayerInfo DescribeMethod(AdaptedLayerInfo info) => info with { SvftPattern = Pattern };
+
+    /// <summary>
+    /// Checks the entry positions (<c>svft_rows</c>, <c>svft_cols</c>) an adapter file holds for this layer: band patterns (Plain,
+    /// Banded) are evaluated by diagonal slices, so the file's positions must be exactly the band's; Random and Top-k positions are
+    /// taken from the file (that is what makes them reload exactly) and must lie in the layer's <c>r × r</c> matrix.
+    /// </summary>
+    internal override IEnumerable<string> LoadProblems(string name, IReadOnlyDictionary<string, Tensor> loaded)
     {
-        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        if (!loaded.TryGetValue($"{name}.{RowsKey}", out var rowsTensor) || !loaded.TryGetValue($"{name}.{ColsKey}", out var colsTensor))
         {
-            SourceWeight = null; // the weight it was built from is no longer what it computes with
+            yield break;
         }
 
-        // Module's generic _to would try to set the get-only properties named like the components; move each one here.
-        if (ReplaceParameter(dtype, device, _values, out var valuesMoved))
+        var rows = HostValues(rowsTensor);
+        var cols = HostValues(colsTensor);
+        if (Pattern.Kind is SvftPatternKind.Plain or SvftPatternKind.Banded)
         {
-            _values.Dispose();
-            _values = valuesMoved!;
-            ConditionallyRegisterParameter(ValuesName, _values);
+            if (!rows.SequenceEqual(HostValues(_rows)) || !cols.SequenceEqual(HostValues(_cols)))
+            {
+                yield return $"'{name}' records positions for its {Pattern} entries that are not the band |i - j| <= {Pattern.OffDiagonals}";
+            }
         }
-
-        if (_bias is not null && ReplaceParameter(dtype, device, _bias, out var biasMoved))
+        else if (rows.Concat(cols).Any(index => index < 0 || index >= rank))
         {
-            _bias.Dispose();
-            _bias = biasMoved;
-            ConditionallyRegisterParameter(BiasName, _bias);
+            yield return $"'{name}' records positions outside its {rank} × {rank} matrix M (indices must lie in [0, {rank}))";
         }
-
-        _sigma = MoveBuffer(SigmaName, _sigma, dtype, device);
-        _u = MoveBuffer(UName, _u, dtype, device);
-        _v = MoveBuffer(VName, _v, dtype, device);
-        _rows = MoveBuffer(RowsName, _rows, dtype, device);
-        _cols = MoveBuffer(ColsName, _cols, dtype, device);
     }
 
-    private Tensor MoveBuffer(string name, Tensor buffer, ScalarType? dtype, Device? device)
+    /// <summary>
+    /// Why the layer's own <c>svft_rows</c>/<c>svft_cols</c> cannot be evaluated (not one position per entry of
+    /// <c>svft_values</c>, or a position outside <c>[0, r)</c>: they were overwritten, e.g. by <c>load_state_dict</c>), or <c>null</c>.
+    /// </summary>
+    internal string? PositionProblem()
     {
-        // ReplaceBuffer converts floating-point buffers only, so the int64 indices keep their dtype.
-        if (!ReplaceBuffer(dtype, device, buffer, out var moved))
+        using var scope = torch.NewDisposeScope();
+        var count = _values.shape[0];
+        const string Fix = "They were overwritten (load_state_dict from another layer, or a corrupt state_dict?); load adapters with VectorFitAdapter.Load, which checks them.";
+        if (_rows.dim() != 1 || _cols.dim() != 1 || _rows.shape[0] != count || _cols.shape[0] != count)
         {
-            return buffer;
+            return $"{Title}: svft_rows {ThinSvd.ShapeText(_rows.shape)} and svft_cols {ThinSvd.ShapeText(_cols.shape)} do not hold one position per entry of svft_values ({count}). {Fix}";
         }
 
-        ConditionallyRegisterBuffer(name, moved);
-        return moved!;
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var low = Math.Min(_rows.min().item<long>(), _cols.min().item<long>());
+        var high = Math.Max(_rows.max().item<long>(), _cols.max().item<long>());
+        return low < 0 || high >= rank
+            ? $"{Title}: svft_rows/svft_cols hold positions in [{low}, {high}], outside its {rank} × {rank} matrix M (indices must lie in [0, {rank})). {Fix}"
+            : null;
     }
 
-    private static ScalarType RequireFloatingPoint(ScalarType dtype)
+    /// <inheritdoc />
+    private protected override void MoveOwnTensors(ScalarType? dtype, Device? device)
     {
-        if (!torch.is_floating_point(dtype))
-        {
-            throw new ArgumentException(
-                $"SvftLinear can only be converted to a floating-point dtype (Float16, BFloat16, Float32, Float64), got {dtype}.", nameof(dtype));
-        }
-
-        return dtype;
+        _values = MoveParameter(ValuesKey, _values, dtype, device);
+        _sigma = MoveBuffer(FrozenSigmaKey, _sigma, dtype, device);
+        _rows = MoveBuffer(RowsKey, _rows, dtype, device);
+        _cols = MoveBuffer(ColsKey, _cols, dtype, device);
     }
 
-    private static Parameter NewParameter(Tensor value, bool trainable)
+    private static SvftLinearOptions Checked(Linear linear, ref SvftLinearOptions? options)
     {
-        var parameter = new Parameter(value, requires_grad: trainable);
-        parameter.DetachFromDisposeScope();
-        return parameter;
+        ArgumentNullException.ThrowIfNull(linear);
+        options ??= new SvftLinearOptions();
+        options.Validate();
+        options.Pattern.ValidateFor(linear.weight.shape[1], linear.weight.shape[0]);
+        return options;
     }
 
-    private void ValidateInput(Tensor input)
+    private static long[] HostValues(Tensor tensor)
     {
-        ArgumentNullException.ThrowIfNull(input);
-        // Tensor.matmul aborts the process on a shape mismatch (facts #8): check before any product.
-        if (input.dim() < 1 || input.shape[^1] != in_features)
-        {
-            throw new ArgumentException(
-                $"SvftLinear expects input of shape (*, {in_features}) (in_features = {in_features}), got {ThinSvd.ShapeText(input.shape)}. " +
-                "Check that the layer is applied to the right tensor, or reshape the input.",
-                nameof(input));
-        }
-
-        if (input.dtype != _u.dtype)
-        {
-            throw new ArgumentException(
-                $"SvftLinear holds {_u.dtype} weights but the input is {input.dtype}; convert the input with input.to({_u.dtype}) or the model with model.to({input.dtype}).",
-                nameof(input));
-        }
-
-        if (input.device_type != _u.device_type || input.device_index != _u.device_index)
-        {
-            throw new ArgumentException(
-                $"SvftLinear is on {_u.device} but the input is on {input.device}; move one of them with .to(device).", nameof(input));
-        }
+        using var host = tensor.to(ScalarType.Int64, new Device(DeviceType.CPU));
+        return host.data<long>().ToArray();
     }
 }

@@ -148,7 +148,7 @@ internal sealed class ThinSvd : IDisposable
         try
         {
             CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");
-            sourceWeight = (svd.WeightSha256 ?? Serialization.SafetensorsWriter.Sha256(linear.weight), linear.weight.dtype);
+            sourceWeight = (svd.WeightSha256 ?? TensorHash.Sha256(linear.weight), linear.weight.dtype);
             return svd;
         }
         catch

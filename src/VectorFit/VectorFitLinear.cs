@@ -16,26 +16,15 @@ namespace VectorFit;
 /// At construction the layer reproduces the original <c>Linear</c> up to SVD round-off: the decomposition
 /// is computed in float64 and rounded once to the layer's dtype (about 1e-6 relative for float32).
 /// </remarks>
-public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
+public sealed class VectorFitLinear : SvdAdaptedLinear
 {
-    // Names of the registered components; public property names match them, so Module's generic
-    // `to` would try to set the get-only properties: the _to overrides below move everything instead.
-    private const string SigmaName = "sigma";
-    private const string BiasName = "bias";
-    private const string UName = "U";
-    private const string VName = "V";
+    /// <summary>The state_dict key of the trainable singular values σ, relative to the layer.</summary>
+    public const string SigmaKey = "sigma";
 
-    [ComponentName(Name = SigmaName)]
+    // The public property is named like the component, so Module's generic `to` would try to set it: the base's _to
+    // overrides move everything instead (MoveOwnTensors below).
+    [ComponentName(Name = SigmaKey)]
     private Parameter _sigma;
-
-    [ComponentName(Name = BiasName)]
-    private Parameter? _bias;
-
-    [ComponentName(Name = UName)]
-    private Tensor _u;
-
-    [ComponentName(Name = VName)]
-    private Tensor _v;
 
     // σ0 lives outside a Tensor field so RegisterComponents does not make it a buffer: it is derived
     // from the base weights (a fresh surgery recomputes it), so it stays out of state_dict and adapters.
@@ -62,35 +51,13 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
     internal VectorFitLinear(Linear linear, VectorFitLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
-        : base(nameof(VectorFitLinear))
+        : base(nameof(VectorFitLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, svdSource, out var singularValues)
     {
-        ArgumentNullException.ThrowIfNull(linear);
-        options ??= new VectorFitLinearOptions();
-        options.Validate();
         Options = options;
-
-        // The layer takes ownership of the decomposition's tensors (no copies of U and V).
-        var svd = ThinSvd.ForLinear(linear, svdSource, out var sourceWeight);
-        SourceWeight = sourceWeight;
-
-        in_features = linear.weight.shape[1];
-        out_features = linear.weight.shape[0];
-        rank = svd.Rank;
-        _u = svd.U;
-        _v = svd.V;
-        _initialSigma = new UnregisteredTensor(svd.S);
-
+        _initialSigma = new UnregisteredTensor(singularValues);
         using (torch.no_grad())
         {
-            _sigma = NewParameter(svd.S.clone(), options.TrainSigma);
-            if (linear.bias is { } existingBias)
-            {
-                _bias = NewParameter(existingBias.detach().clone(), options.TrainBias);
-            }
-            else if (options.AddBias)
-            {
-                _bias = NewParameter(torch.zeros(out_features, dtype: _u.dtype, device: _u.device), trainable: true);
-            }
+            _sigma = NewParameter(singularValues.clone(), options.TrainSigma);
         }
 
         RegisterComponents();
@@ -110,44 +77,11 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     public Parameter sigma => _sigma;
 
     /// <summary>
-    /// The bias <c>(out_features)</c>, or <c>null</c> when the original layer had none and
-    /// <see cref="VectorFitLinearOptions.AddBias"/> was not set; state_dict key <c>bias</c>.
-    /// </summary>
-    public Parameter? bias => _bias;
-
-    /// <summary>Frozen left singular vectors, <c>(out_features, r)</c>; persistent buffer <c>U</c>. Owned by the layer: do not modify or dispose.</summary>
-    public Tensor U => _u;
-
-    /// <summary>Frozen right singular vectors, <c>(in_features, r)</c>; persistent buffer <c>V</c> (so <c>W = U·diag(σ)·Vᵀ</c>). Owned by the layer.</summary>
-    public Tensor V => _v;
-
-    /// <summary>
     /// The singular values at construction, σ₀ <c>(r)</c>, used by <see cref="DeltaWeight"/>. A plain field, not a
     /// buffer: it is not in state_dict (a fresh adaptation of the same base layer recomputes it) but it follows
     /// <c>Module.to</c>. Owned by the layer: do not modify or dispose.
     /// </summary>
     public Tensor initial_sigma => _initialSigma.Value;
-
-    /// <summary>Size of each input sample, <c>d_in</c>.</summary>
-    public long in_features { get; }
-
-    /// <summary>Size of each output sample, <c>d_out</c>.</summary>
-    public long out_features { get; }
-
-    /// <summary>Number of singular values, <c>r = min(in_features, out_features)</c>.</summary>
-    public long rank { get; }
-
-    /// <summary>
-    /// SHA-256 of the bytes of the weight the layer was built from, and its dtype (the adapter's base-model fingerprint
-    /// checks it exactly); <c>null</c> once the layer was converted to another dtype.
-    /// </summary>
-    internal (string Sha256, ScalarType DType)? SourceWeight { get; private set; }
-
-    /// <summary>How many times <c>forward</c> was called (<see cref="ModelSurgery.VerifyForward"/> compares it before and after a forward pass).</summary>
-    internal long ForwardCalls { get; private set; }
-
-    /// <summary>Forces one evaluation path (tests and benchmarks); <see cref="ForwardPath.Auto"/> picks by cost.</summary>
-    internal ForwardPath PathOverride { get; set; }
 
     /// <summary>Computes <c>y = U·diag(σ)·Vᵀ·x + b</c>.</summary>
     /// <param name="input">Input <c>(*, in_features)</c>, same dtype and device as the layer.</param>
@@ -161,13 +95,10 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// on every call by comparing σ, U and V with copies (anything that can change them, <c>load_state_dict</c>,
     /// in-place edits, <c>Module.to</c>, is caught), at the price of holding W and those copies while σ is frozen;
     /// they are released as soon as σ trains again. Inside <see cref="AssumeFactorsUnchanged"/> only σ is compared.
-    /// For inference, <see cref="ToLinear"/> merges without that memory.
+    /// For inference, <see cref="SvdAdaptedLinear.ToLinear"/> merges without that memory.
     /// </remarks>
-    /// <exception cref="ArgumentException">The last dimension is not <c>in_features</c>, or dtype or device differ.</exception>
-    public override Tensor forward(Tensor input)
+    private protected override Tensor Evaluate(Tensor input)
     {
-        ForwardCalls++;
-        ValidateInput(input);
         var sigmaTrains = torch.is_grad_enabled() && _sigma.requires_grad;
         var path = PathOverride != ForwardPath.Auto
             ? PathOverride
@@ -236,40 +167,14 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     /// </remarks>
     public static IDisposable AssumeFactorsUnchanged() => ComposedWeightCache.AssumeFactorsUnchanged();
 
-    /// <summary>Merges the layer into a plain <c>Linear</c> with <c>W = U·diag(σ)·Vᵀ</c> and a copy of the bias.</summary>
-    /// <returns>A new, independent <c>Linear</c> in the layer's dtype and device (trainable, like any new Linear).</returns>
-    /// <remarks>Method §1. The product is formed in float64 and rounded once to the layer's dtype.</remarks>
-    /// <exception cref="InvalidOperationException">The merged weight or the bias contains NaN or infinite values.</exception>
-    public Linear ToLinear()
-    {
-        Tensor weight;
-        Tensor? biasCopy = null;
-        using (torch.NewDisposeScope())
-        using (torch.no_grad())
-        {
-            var w64 = ThinSvd.Compose(
-                _u.to(ScalarType.Float64), _sigma.detach().to(ScalarType.Float64), _v.to(ScalarType.Float64));
-            weight = w64.to(_u.dtype).clone();
-            var badWeight = weight.isfinite().logical_not().sum().item<long>();
-            var badBias = _bias is null ? 0 : _bias.isfinite().logical_not().sum().item<long>();
-            if (badWeight > 0 || badBias > 0)
-            {
-                throw new InvalidOperationException(
-                    $"Cannot merge VectorFitLinear ({in_features} -> {out_features}): the merged weight has {badWeight} and the bias " +
-                    $"{badBias} NaN or infinite values, so training has diverged. Restore a finite checkpoint (or lower the learning rate) before merging.");
-            }
-
-            weight.DetachFromDisposeScope();
-            biasCopy = _bias?.detach().clone().DetachFromDisposeScope();
-        }
-
-        return nn.Linear(new Parameter(weight), biasCopy is null ? null : new Parameter(biasCopy));
-    }
+    /// <inheritdoc />
+    private protected override Tensor ComposeWeight64()
+        => ThinSvd.Compose(_u.to(ScalarType.Float64), _sigma.detach().to(ScalarType.Float64), _v.to(ScalarType.Float64));
 
     /// <summary>The weight update learned so far, <c>ΔW = U·diag(σ − σ₀)·Vᵀ</c>, <c>(out_features, in_features)</c>.</summary>
     /// <returns>A new tensor in the layer's dtype and device, not tracked by autograd; the caller owns it.</returns>
     /// <remarks>Method §1 (paper §6.2): ΔW can have full rank r, unlike LoRA. Formed in float64, rounded once.</remarks>
-    public Tensor DeltaWeight()
+    public override Tensor DeltaWeight()
     {
         using (torch.NewDisposeScope())
         using (torch.no_grad())
@@ -324,108 +229,45 @@ public sealed class VectorFitLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <inheritdoc />
-    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
-    {
-        MoveTo(RequireFloatingPoint(dtype), device);
-        return this;
-    }
+    public override AdaptationMethod Method => AdaptationMethod.VectorFit;
 
     /// <inheritdoc />
-    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
-    {
-        MoveTo(null, new Device(deviceType, deviceIndex));
-        return this;
-    }
+    private protected override Parameter Trained => _sigma;
 
     /// <inheritdoc />
-    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
-    {
-        MoveTo(RequireFloatingPoint(dtype), null);
-        return this;
-    }
+    private protected override bool TrainsOwnTensor => Options.TrainSigma;
 
-    private void MoveTo(ScalarType? dtype, Device? device)
+    /// <inheritdoc />
+    internal override Parameter? UntrainedBaseParameter => Options.TrainSigma ? null : _sigma;
+
+    /// <inheritdoc />
+    internal override IEnumerable<(AvfVectorKind Kind, Parameter Vector)> AvfVectors()
     {
-        if (dtype is { } newType && SourceWeight is { } source && source.DType != newType)
+        if (Options.TrainSigma)
         {
-            SourceWeight = null; // the weight it was built from is no longer what it computes with
+            yield return (AvfVectorKind.Sigma, _sigma);
         }
 
+        if (Options.TrainBias && _bias is { } trainedBias)
+        {
+            yield return (AvfVectorKind.Bias, trainedBias);
+        }
+    }
+
+    /// <inheritdoc />
+    private protected override void MoveOwnTensors(ScalarType? dtype, Device? device)
+    {
         // The cache would also notice the replaced tensors; clearing here frees the old device's copies at once.
         _composed.Clear();
-        // Gradients and requires_grad travel with the parameters (as in Linear's own override).
-        if (ReplaceParameter(dtype, device, _sigma, out var sigmaMoved))
-        {
-            _sigma.Dispose();
-            _sigma = sigmaMoved!;
-            ConditionallyRegisterParameter(SigmaName, _sigma);
-        }
-
-        if (_bias is not null && ReplaceParameter(dtype, device, _bias, out var biasMoved))
-        {
-            _bias.Dispose();
-            _bias = biasMoved;
-            ConditionallyRegisterParameter(BiasName, _bias);
-        }
-
-        if (ReplaceBuffer(dtype, device, _u, out var uMoved))
-        {
-            _u = uMoved!;
-            ConditionallyRegisterBuffer(UName, _u);
-        }
-
-        if (ReplaceBuffer(dtype, device, _v, out var vMoved))
-        {
-            _v = vMoved!;
-            ConditionallyRegisterBuffer(VName, _v);
-        }
-
+        _sigma = MoveParameter(SigmaKey, _sigma, dtype, device);
         _initialSigma.MoveTo(dtype, device);
     }
 
-    private static ScalarType RequireFloatingPoint(ScalarType dtype)
+    private static VectorFitLinearOptions Checked(Linear linear, ref VectorFitLinearOptions? options)
     {
-        if (!torch.is_floating_point(dtype))
-        {
-            throw new ArgumentException(
-                $"VectorFitLinear can only be converted to a floating-point dtype (Float16, BFloat16, Float32, Float64), got {dtype}.",
-                nameof(dtype));
-        }
-
-        return dtype;
-    }
-
-    private static Parameter NewParameter(Tensor value, bool trainable)
-    {
-        var parameter = new Parameter(value, requires_grad: trainable);
-        parameter.DetachFromDisposeScope();
-        return parameter;
-    }
-
-    private void ValidateInput(Tensor input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        // Tensor.matmul aborts the process on a shape mismatch (facts #8): check before any product.
-        if (input.dim() < 1 || input.shape[^1] != in_features)
-        {
-            throw new ArgumentException(
-                $"VectorFitLinear expects input of shape (*, {in_features}) (in_features = {in_features}), got {ThinSvd.ShapeText(input.shape)}. " +
-                "Check that the layer is applied to the right tensor, or reshape the input.",
-                nameof(input));
-        }
-
-        if (input.dtype != _u.dtype)
-        {
-            throw new ArgumentException(
-                $"VectorFitLinear holds {_u.dtype} weights but the input is {input.dtype}; convert the input with input.to({_u.dtype}) or the model with model.to({input.dtype}).",
-                nameof(input));
-        }
-
-        if (input.device_type != _u.device_type || input.device_index != _u.device_index)
-        {
-            throw new ArgumentException(
-                $"VectorFitLinear is on {_u.device} but the input is on {input.device}; move one of them with .to(device).",
-                nameof(input));
-        }
+        ArgumentNullException.ThrowIfNull(linear);
+        options ??= new VectorFitLinearOptions();
+        options.Validate();
+        return options;
     }
 }

@@ -24,7 +24,7 @@ public sealed class AvfFreezingTests
         using var target = Seeded(71, ScalarType.Float64, 8, 2);
         // AVF steps 3 and 7, one vector frozen at each.
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 3, Interval = 4, AvfSteps = 2, K = 1, Beta = 0.5 });
-        using var optimizer = MakeOptimizer(optimizerName, avf.Vectors.Select(v => v.Kind == AvfVectorKind.Sigma ? v.Layer.sigma : v.Layer.bias!));
+        using var optimizer = MakeOptimizer(optimizerName, avf.Vectors.Select(v => v.Kind == AvfVectorKind.Sigma ? ((VectorFitLinear)v.Layer).sigma : v.Layer.bias!));
 
         AvfVector? frozen = null;
         double[] frozenValue = [];
@@ -128,7 +128,7 @@ public sealed class AvfFreezingTests
     }
 
     private static Parameter Parameter(AvfVector vector)
-        => vector.Kind == AvfVectorKind.Sigma ? vector.Layer.sigma : vector.Layer.bias!;
+        => vector.Kind == AvfVectorKind.Sigma ? ((VectorFitLinear)vector.Layer).sigma : vector.Layer.bias!;
 
     private static bool HasGradient(AvfVector vector)
     {

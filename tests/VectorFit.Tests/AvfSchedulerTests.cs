@@ -314,7 +314,7 @@ public sealed class AvfSchedulerTests
         var total = torch.zeros(1, dtype: ScalarType.Float64);
         foreach (var vector in avf.Vectors)
         {
-            var parameter = vector.Kind == AvfVectorKind.Sigma ? vector.Layer.sigma : vector.Layer.bias!;
+            var parameter = vector.Kind == AvfVectorKind.Sigma ? ((VectorFitLinear)vector.Layer).sigma : vector.Layer.bias!;
             total = total + parameter.sum();
         }
 

@@ -186,7 +186,7 @@ public sealed class AvfStateTests
     }
 
     private static Parameter ParameterOf(AvfVector vector)
-        => vector.Kind == AvfVectorKind.Sigma ? vector.Layer.sigma : vector.Layer.bias!;
+        => vector.Kind == AvfVectorKind.Sigma ? ((VectorFitLinear)vector.Layer).sigma : vector.Layer.bias!;
 
     private static List<Parameter> VectorParameters(AvfScheduler avf) => avf.Vectors.Select(ParameterOf).ToList();
 

@@ -161,7 +161,7 @@ internal sealed class TrainingSession : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         return options.Method switch
         {
-            FineTuningMethod.Svft => SurgeryConfig(model, options.Variant, headModules) with { Method = AdaptationMethod.Svft, SvftPattern = options.SvftPattern },
+            FineTuningMethod.Svft => SurgeryConfig(model, options.Variant, headModules) with { Method = new SvftMethod { Pattern = options.SvftPattern } },
             FineTuningMethod.Full => new VectorFitConfig
             {
                 TargetPredicate = static (_, _) => false,

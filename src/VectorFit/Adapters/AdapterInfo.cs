@@ -129,8 +129,7 @@ public sealed record AdapterInfo
     /// <returns>A config for <see cref="ModelSurgery.Apply"/>.</returns>
     public VectorFitConfig ToSurgeryConfig() => new()
     {
-        Method = Method,
-        SvftPattern = SvftPattern ?? global::VectorFit.SvftPattern.Plain,
+        Method = AdapterMethod.FromRecord(Method, SvftPattern),
         Variant = Variant,
         Preset = new TargetPreset($"adapter:{Preset ?? "custom"}", Layers.Select(l => new RoleTarget(l.Name, l.Role)).ToList()),
         ModulesToSave = ModulesToSave,

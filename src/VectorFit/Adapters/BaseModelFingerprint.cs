@@ -97,7 +97,7 @@ internal static class BaseModelFingerprint
     /// When saving (<c>null</c>), each floating tensor is also checked cast to every coarser floating dtype.
     /// </param>
     public static List<TensorProbe> Compute(
-        nn.Module model, IReadOnlyList<(string Name, nn.Module Layer)> layers, IReadOnlyList<string> modulesToSave,
+        nn.Module model, IReadOnlyList<(string Name, SvdAdaptedLinear Layer)> layers, IReadOnlyList<string> modulesToSave,
         IReadOnlyCollection<string> adapterTensors, bool includeBuffers, IReadOnlyList<TensorProbe>? recorded = null)
     {
         var recordedTypes = recorded?.GroupBy(p => p.Name, StringComparer.Ordinal)
@@ -142,9 +142,9 @@ internal static class BaseModelFingerprint
         var probedSigmas = new Dictionary<IntPtr, string>();
         foreach (var (name, layer) in layers)
         {
-            if (layer is VectorFitLinear vectorFit && !vectorFit.Options.TrainSigma)
+            if (layer.UntrainedBaseParameter is { } untrained)
             {
-                probedSigmas[vectorFit.sigma.Handle] = name;
+                probedSigmas[untrained.Handle] = name;
             }
         }
 
@@ -187,7 +187,7 @@ internal static class BaseModelFingerprint
 
         foreach (var (name, layer) in layers)
         {
-            var (u, v, frozenSigma) = AdaptedLayers.Factors(layer);
+            var (u, v, frozenSigma) = (layer.U, layer.V, layer.FrozenSigma);
             var (value, bound) = ProbePolarFactor(u, v);
             var shape = new[] { u.shape[0], v.shape[0] };
             var polarName = $"{name}.U·Vᵀ";
@@ -197,7 +197,7 @@ internal static class BaseModelFingerprint
                 Name = polarName, Kind = TensorProbe.ProbeKind, ElementType = u.dtype.ToString(), Shape = shape, Value = value, Bound = bound,
                 Casts = polarCasts.Count == 0 ? null : polarCasts,
             });
-            var source = AdaptedLayers.SourceWeight(layer);
+            var source = layer.SourceWeight;
             probes.Add(new TensorProbe
             {
                 Name = $"{name}.weight",

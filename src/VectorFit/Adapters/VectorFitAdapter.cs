@@ -82,8 +82,8 @@ public static class VectorFitAdapter
             {
                 FormatVersion = FormatVersion,
                 LibraryVersion = LibraryVersion,
-                Method = config.Method,
-                SvftPattern = config.Method == AdaptationMethod.Svft ? config.SvftPattern : null,
+                Method = config.Method.Kind,
+                SvftPattern = config.Method.RecordedSvftPattern,
                 Variant = config.Variant,
                 UsesAvf = report.UsesAvf,
                 Preset = config.Preset?.Name,
@@ -181,7 +181,8 @@ public static class VectorFitAdapter
                 "The model was not changed. Use an adapter saved before the divergence.");
         }
 
-        var positionProblems = SvftPositions.Problems(loaded, info.Layers, layers);
+        var layerByName = layers.ToDictionary(l => l.Name, l => l.Layer, StringComparer.Ordinal);
+        var positionProblems = info.Layers.SelectMany(l => layerByName[l.Name].LoadProblems(l.Name, loaded)).ToList();
         if (positionProblems.Count > 0)
         {
             foreach (var tensor in loaded.Values)
@@ -218,26 +219,7 @@ public static class VectorFitAdapter
         ?? "unknown";
 
     private static IEnumerable<string> ExpectedLayerKeys(IEnumerable<AdaptedLayerInfo> layers)
-    {
-        foreach (var layer in layers)
-        {
-            if (layer.TrainSigma && layer.Method == AdaptationMethod.Svft)
-            {
-                yield return $"{layer.Name}.svft_values";
-                yield return $"{layer.Name}.svft_rows";
-                yield return $"{layer.Name}.svft_cols";
-            }
-            else if (layer.TrainSigma)
-            {
-                yield return $"{layer.Name}.sigma";
-            }
-
-            if (layer.TrainBias)
-            {
-                yield return $"{layer.Name}.bias";
-            }
-        }
-    }
+        => layers.SelectMany(layer => AdapterMethod.For(layer.Method).AdapterKeys(layer));
 
     private static SafetensorsReader OpenAdapter(string path)
     {
@@ -294,7 +276,7 @@ public static class VectorFitAdapter
                 $"'{reader.Path}' is adapter format version {document.Adapter.FormatVersion} (written by VectorFit {document.Adapter.LibraryVersion}); this library reads version {FormatVersion}. Use a matching VectorFit version.");
         }
 
-        var badLayer = document.Adapter.Layers.FirstOrDefault(l => !Enum.IsDefined(l.Method) || (l.Method == AdaptationMethod.Svft) != (l.SvftPattern is not null));
+        var badLayer = document.Adapter.Layers.FirstOrDefault(l => !AdapterMethod.IsRegistered(l.Method) || !AdapterMethod.For(l.Method).RecordIsConsistent(l));
         if (badLayer is not null)
         {
             throw new AdapterFormatException(
@@ -313,10 +295,10 @@ public static class VectorFitAdapter
         return document;
     }
 
-    private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, nn.Module Layer)> layers)
+    private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, SvdAdaptedLinear Layer)> layers)
     {
         var problems = new List<string>();
-        var byName = layers.ToDictionary(l => l.Name, l => AdaptedLayers.Describe(l.Name, LayerRole.Other, l.Layer), StringComparer.Ordinal);
+        var byName = layers.ToDictionary(l => l.Name, l => l.Layer.Describe(l.Name, LayerRole.Other), StringComparer.Ordinal);
         foreach (var info in recorded)
         {
             if (!byName.Remove(info.Name, out var layer))
@@ -333,7 +315,7 @@ public static class VectorFitAdapter
             }
             else if (layer.SvftPattern != info.SvftPattern)
             {
-                problems.Add($"'{info.Name}' has SVFT pattern {layer.SvftPattern} in the model but {info.SvftPattern} in the adapter (adapt the model with SvftPattern = {info.SvftPattern})");
+                problems.Add($"'{info.Name}' has SVFT pattern {layer.SvftPattern} in the model but {info.SvftPattern} in the adapter (adapt the model with Method = new SvftMethod {{ Pattern = {info.SvftPattern} }})");
             }
             else if (info.HasBias && !layer.HasBias)
             {
@@ -341,11 +323,14 @@ public static class VectorFitAdapter
             }
         }
 
-        problems.AddRange(byName.Values.Select(layer => $"the model's {AdaptedLayers.LayerType(layer.Method).Name} '{layer.Name}' is not in the adapter"));
+        problems.AddRange(byName.Values.Select(layer => $"the model's {AdapterMethod.For(layer.Method).LayerType.Name} '{layer.Name}' is not in the adapter"));
         return problems;
     }
 
-    private static string WithArticle(AdaptationMethod method) => method == AdaptationMethod.Svft ? "an SvftLinear" : "a VectorFitLinear";
+    private static string WithArticle(AdaptationMethod method)
+    {
+        return AdapterMethod.IsRegistered(method) ? AdapterMethod.For(method).LayerWithArticle : $"a layer of method {method}";
+    }
 
     private static List<string> CompareKeys(SafetensorsReader reader, AdapterInfo info, Dictionary<string, Tensor> state)
     {

@@ -15,7 +15,6 @@ namespace VectorFit.Serialization;
 /// </remarks>
 public static class SafetensorsWriter
 {
-    private const int CopyBufferSize = 1 << 20;
 
     /// <summary>Writes <paramref name="tensors"/> (in order) and <paramref name="metadata"/> to <paramref name="path"/>, atomically.</summary>
     /// <param name="path">The file to create or replace; its folder must exist.</param>
@@ -49,25 +48,10 @@ public static class SafetensorsWriter
     }
 
     /// <summary>Copies the raw bytes of <paramref name="tensor"/> (any device, any layout) into <paramref name="stream"/>.</summary>
-    internal static void WriteBytes(Tensor tensor, Stream stream)
-    {
-        if (tensor.numel() == 0)
-        {
-            return;
-        }
+    internal static void WriteBytes(Tensor tensor, Stream stream) => TensorHash.WriteBytes(tensor, stream);
 
-        using var scope = torch.NewDisposeScope();
-        var host = tensor.detach().cpu().contiguous();
-        host.WriteBytesToStream(stream, CopyBufferSize);
-    }
-
-    /// <summary>The SHA-256 (lowercase hex) of the raw bytes of <paramref name="tensor"/>.</summary>
-    internal static string Sha256(Tensor tensor)
-    {
-        using var hashing = new HashingStream();
-        WriteBytes(tensor, hashing);
-        return hashing.HexDigest();
-    }
+    /// <summary>The SHA-256 (lowercase hex) of the raw bytes of <paramref name="tensor"/>, as the file holds them.</summary>
+    internal static string Sha256(Tensor tensor) => TensorHash.Sha256(tensor);
 
     private static List<(string Name, Tensor Tensor, string DType)> Validate(
         IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata)

@@ -11,7 +11,7 @@ public enum AdaptationMethod
 
     /// <summary>
     /// SVFT (arXiv 2405.19597, method §5): each layer becomes an <see cref="SvftLinear"/> training the entries of <c>M</c>
-    /// on <see cref="VectorFitConfig.SvftPattern"/> (and b); σ stays frozen and AVF does not apply.
+    /// on <see cref="SvftMethod.Pattern"/> (and b); σ stays frozen and AVF does not apply.
     /// </summary>
     Svft = 1,
 }

@@ -46,7 +46,9 @@ public sealed record AdaptedLayerInfo
     /// The trained values in this layer, as they train: <c>r</c> for σ (VectorFit) or <see cref="SvftValueCount"/> for <c>M</c>
     /// (SVFT), plus <c>d_out</c> for the bias.
     /// </summary>
-    public long TrainableParameterCount => (TrainSigma ? (Method == AdaptationMethod.Svft ? SvftValueCount : SigmaLength) : 0) + (TrainBias ? BiasLength : 0);
+    public long TrainableParameterCount => (TrainSigma ? MethodOf.TrainedLength(this) : 0) + (TrainBias ? BiasLength : 0);
+
+    private AdapterMethod MethodOf => AdapterMethod.For(Method);
 
     /// <summary>One line: <c>name (Role) in→out r=… trains sigma[r] bias[out]</c>, or for SVFT <c>… r=… svft Banded(d=2) trains svft_values[nnz] bias[out]</c>.</summary>
     /// <returns>The description.</returns>
@@ -55,7 +57,7 @@ public sealed record AdaptedLayerInfo
         var vectors = new List<string>();
         if (TrainSigma)
         {
-            vectors.Add(Method == AdaptationMethod.Svft ? $"svft_values[{SvftValueCount}]" : $"sigma[{SigmaLength}]");
+            vectors.Add(MethodOf.TrainedText(this));
         }
 
         if (TrainBias)
@@ -63,7 +65,7 @@ public sealed record AdaptedLayerInfo
             vectors.Add($"bias[{BiasLength}]");
         }
 
-        var method = Method == AdaptationMethod.Svft ? $" svft {SvftPattern}" : string.Empty;
+        var method = MethodOf.LayerText(this);
         return $"{Name} ({Role}) {InFeatures}->{OutFeatures} r={Rank}{method} trains {string.Join(" ", vectors)}";
     }
 }

@@ -120,7 +120,7 @@ public static class ModelSurgery
         var frozenWeightsCount = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
         ReleaseReplaced(model, plan.Layers.Select(l => l.Linear));
 
-        var infos = plan.Layers.Select((layer, i) => AdaptedLayers.Describe(layer.Name, layer.Role, created[i])).ToList();
+        var infos = plan.Layers.Select((layer, i) => created[i].Describe(layer.Name, layer.Role)).ToList();
         var frozenWeights = frozenWeightsCount;
         var saveParameters = CountParameters(savedModules.SelectMany(m => m.named_parameters()), _ => true);
         return new SurgeryReport(
@@ -139,7 +139,7 @@ public static class ModelSurgery
 
     /// <summary>
     /// Merges every <see cref="VectorFitLinear"/> and <see cref="SvftLinear"/> of <paramref name="model"/> back into a plain
-    /// <c>Linear</c> (<see cref="VectorFitLinear.ToLinear"/>, <c>W = U·diag(σ)·Vᵀ</c>; <see cref="SvftLinear.ToLinear"/>,
+    /// <c>Linear</c> (<see cref="SvdAdaptedLinear.ToLinear"/>, <c>W = U·diag(σ)·Vᵀ</c>; <see cref="SvdAdaptedLinear.ToLinear"/>,
     /// <c>W = U·(diag(σ) + M)·Vᵀ</c>), in place, like PEFT's <c>merge_and_unload</c>.
     /// </summary>
     /// <param name="model">An adapted model.</param>
@@ -206,7 +206,7 @@ public static class ModelSurgery
         var layers = AdaptedLayers.Find(model);
         if (AdaptedLayers.IsAdapted(model))
         {
-            layers.Insert(0, (string.Empty, model));
+            layers.Insert(0, (string.Empty, (SvdAdaptedLinear)model));
         }
 
         if (layers.Count == 0)
@@ -269,18 +269,13 @@ public static class ModelSurgery
     /// </summary>
     /// <param name="model">An adapted model.</param>
     /// <returns>The named layers.</returns>
-    public static IReadOnlyList<(string name, nn.Module layer)> FindAdaptedLayers(nn.Module model)
+    public static IReadOnlyList<(string name, SvdAdaptedLinear layer)> FindAdaptedLayers(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return ModuleTree.Distinct<nn.Module>(ModuleTree.Walk(model)).Where(l => l.Module is VectorFitLinear or SvftLinear).ToList();
+        return AdaptedLayers.Find(model);
     }
 
-    private static long CallsOf(nn.Module layer) => layer switch
-    {
-        VectorFitLinear vectorFit => vectorFit.ForwardCalls,
-        SvftLinear svft => svft.ForwardCalls,
-        _ => 0,
-    };
+    private static long CallsOf(SvdAdaptedLinear layer) => layer.ForwardCalls;
 
     /// <summary>Counts the elements of distinct parameters that satisfy <paramref name="filter"/>.</summary>
     internal static long CountParameters(IEnumerable<(string name, Parameter parameter)> parameters, Func<Parameter, bool> filter)
@@ -372,7 +367,7 @@ public static class ModelSurgery
         }
     }
 
-    private static void SetTrainability(nn.Module model, IReadOnlyList<nn.Module> layers, IReadOnlyList<nn.Module> savedModules)
+    private static void SetTrainability(nn.Module model, IReadOnlyList<SvdAdaptedLinear> layers, IReadOnlyList<nn.Module> savedModules)
     {
         foreach (var (_, parameter) in model.named_parameters())
         {
@@ -389,7 +384,7 @@ public static class ModelSurgery
 
         foreach (var layer in layers)
         {
-            foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
+            foreach (var (parameter, trainable) in layer.TrainedParameters())
             {
                 parameter.requires_grad = trainable;
             }

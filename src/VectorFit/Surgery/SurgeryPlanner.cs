@@ -68,7 +68,7 @@ internal static class SurgeryPlanner
                 continue;
             }
 
-            var slots = pathsOf[linear].Select(slot => ChildReplacer.Plan(slot, linear, AdaptedLayers.LayerType(config.Method))).ToList();
+            var slots = pathsOf[linear].Select(slot => ChildReplacer.Plan(slot, linear, config.Method.LayerType)).ToList();
             layers.Add(new PlannedLayer(name, linear, role, options, slots));
         }
 
@@ -101,7 +101,7 @@ internal static class SurgeryPlanner
     {
         var layers = AdaptedLayers.Distinct(occurrences);
         var adapted = layers.Select(l => l.Name).ToList();
-        var kinds = layers.Select(l => l.Layer).ToList();
+        var kinds = layers.Select(l => (nn.Module)l.Layer).ToList();
         if (AdaptedLayers.IsAdapted(model))
         {
             adapted.Insert(0, "(the root)");
@@ -118,19 +118,14 @@ internal static class SurgeryPlanner
 
     private static void RejectMisfitPattern(VectorFitConfig config, List<PlannedLayer> layers)
     {
-        if (config.Method != AdaptationMethod.Svft)
-        {
-            return;
-        }
-
         var misfits = layers
-            .Select(l => config.SvftPattern.ProblemFor(l.Linear.in_features, l.Linear.out_features) is { } problem ? $"'{l.Name}': {problem}" : null)
+            .Select(l => config.Method.ProblemFor(l.Linear.in_features, l.Linear.out_features) is { } problem ? $"'{l.Name}': {problem}" : null)
             .OfType<string>()
             .ToList();
         if (misfits.Count > 0)
         {
             throw new ArgumentException(
-                $"Surgery changed nothing: SvftPattern {config.SvftPattern} does not fit {misfits.Count} of the {layers.Count} selected layer(s).{Environment.NewLine}{string.Join(Environment.NewLine, misfits)}",
+                $"Surgery changed nothing: method {config.Method} does not fit {misfits.Count} of the {layers.Count} selected layer(s).{Environment.NewLine}{string.Join(Environment.NewLine, misfits)}",
                 nameof(config));
         }
     }

@@ -19,7 +19,7 @@ namespace VectorFit;
 public sealed class SurgeryReport
 {
     private readonly nn.Module? _model;
-    private readonly IReadOnlyList<nn.Module> _adaptedLayers;
+    private readonly IReadOnlyList<SvdAdaptedLinear> _adaptedLayers;
 
     internal SurgeryReport(
         VectorFitConfig config,
@@ -31,12 +31,12 @@ public sealed class SurgeryReport
         long trainableParameters,
         long modulesToSaveParameters,
         nn.Module? model = null,
-        IReadOnlyList<nn.Module>? adaptedLayers = null,
+        IReadOnlyList<SvdAdaptedLinear>? adaptedLayers = null,
         IReadOnlyList<string>? excludedFromAllLinear = null)
     {
         ExcludedFromAllLinear = excludedFromAllLinear ?? Array.Empty<string>();
         _model = model;
-        _adaptedLayers = adaptedLayers ?? Array.Empty<nn.Module>();
+        _adaptedLayers = adaptedLayers ?? Array.Empty<SvdAdaptedLinear>();
         Config = config;
         Layers = layers;
         ModulesToSave = modulesToSave;
@@ -51,13 +51,13 @@ public sealed class SurgeryReport
     public VectorFitConfig Config { get; }
 
     /// <summary>The method applied.</summary>
-    public AdaptationMethod Method => Config.Method;
+    public AdaptationMethod Method => Config.Method.Kind;
 
     /// <summary>The ablation variant applied.</summary>
     public VectorFitVariant Variant => Config.Variant;
 
     /// <summary>Whether the variant trains with Adaptive Vector Freezing (build an <see cref="AvfScheduler"/>); never for SVFT.</summary>
-    public bool UsesAvf => Config.Method == AdaptationMethod.VectorFit && Config.Variant.UsesAvf();
+    public bool UsesAvf => Config.Method.SupportsAvf && Config.Variant.UsesAvf();
 
     /// <summary>The adapted layers, in <c>named_modules()</c> order.</summary>
     public IReadOnlyList<AdaptedLayerInfo> Layers { get; }
@@ -124,7 +124,7 @@ public sealed class SurgeryReport
         var wanted = new HashSet<IntPtr>();
         foreach (var layer in _adaptedLayers)
         {
-            foreach (var (parameter, trainable) in AdaptedLayers.TrainedParameters(layer))
+            foreach (var (parameter, trainable) in layer.TrainedParameters())
             {
                 if (trainable)
                 {
@@ -167,7 +167,7 @@ public sealed class SurgeryReport
     {
         var text = new StringBuilder();
         text.AppendLine(ToString());
-        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Config.Method}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
         foreach (var layer in Layers)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");

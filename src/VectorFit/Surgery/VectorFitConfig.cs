@@ -20,21 +20,17 @@ public sealed record VectorFitConfig
 {
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
-    /// <summary>The method applied to the selected layers (default <see cref="AdaptationMethod.VectorFit"/>).</summary>
-    public AdaptationMethod Method { get; init; } = AdaptationMethod.VectorFit;
+    /// <summary>
+    /// The method applied to the selected layers, with its own options (default <see cref="VectorFitMethod"/>); e.g.
+    /// <c>new SvftMethod { Pattern = SvftPattern.Banded(2) }</c> for SVFT.
+    /// </summary>
+    public AdapterMethod Method { get; init; } = new VectorFitMethod();
 
     /// <summary>
     /// The ablation variant: which layers are adapted and which vectors train (default <see cref="VectorFitVariant.VectorFit"/>).
-    /// With <see cref="AdaptationMethod.Svft"/>, σ reads as <c>M</c>'s entries and AVF does not apply (VectorFit and NoAvf coincide).
+    /// With <see cref="SvftMethod"/>, σ reads as <c>M</c>'s entries and AVF does not apply (VectorFit and NoAvf coincide).
     /// </summary>
     public VectorFitVariant Variant { get; init; } = VectorFitVariant.VectorFit;
-
-    /// <summary>
-    /// Which entries of <c>M</c> train when <see cref="Method"/> is <see cref="AdaptationMethod.Svft"/> (default
-    /// <see cref="SvftPattern.Plain"/>); <c>d</c> must be below the rank of every adapted layer, and Top-k needs square
-    /// layers. Leave it at Plain for VectorFit.
-    /// </summary>
-    public SvftPattern SvftPattern { get; init; } = SvftPattern.Plain;
 
     /// <summary>A role preset such as <see cref="TargetPreset.Bert"/> (default <c>null</c>: none).</summary>
     public TargetPreset? Preset { get; init; }
@@ -86,26 +82,16 @@ public sealed record VectorFitConfig
     /// <exception cref="ArgumentException">A field is invalid (see the message).</exception>
     public void Validate()
     {
-        if (!Enum.IsDefined(Method))
+        if (Method is null)
         {
-            throw new ArgumentException($"Method {(int)Method} is not a defined AdaptationMethod; use one of {string.Join(", ", Enum.GetNames<AdaptationMethod>())}.", nameof(Method));
+            throw new ArgumentException("Method is null; use new VectorFitMethod() (the default) or new SvftMethod { Pattern = ... }.", nameof(Method));
         }
+
+        Method.Validate();
 
         if (!Enum.IsDefined(Variant))
         {
             throw new ArgumentException($"Variant {(int)Variant} is not a defined VectorFitVariant; use one of {string.Join(", ", Enum.GetNames<VectorFitVariant>())}.", nameof(Variant));
-        }
-
-        if (SvftPattern is null)
-        {
-            throw new ArgumentException("SvftPattern is null; use SvftPattern.Plain (the default), SvftPattern.Banded(d), SvftPattern.Random(d, seed) or SvftPattern.TopK(d).", nameof(SvftPattern));
-        }
-
-        if (Method != AdaptationMethod.Svft && SvftPattern != SvftPattern.Plain)
-        {
-            throw new ArgumentException(
-                $"SvftPattern is {SvftPattern} but Method is {Method}, which has no M to pattern. Set Method = AdaptationMethod.Svft to train SVFT, or leave SvftPattern at Plain.",
-                nameof(SvftPattern));
         }
 
         Preset?.Validate();

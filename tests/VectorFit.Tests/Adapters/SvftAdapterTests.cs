@@ -68,7 +68,7 @@ public sealed class SvftAdapterTests : IDisposable
         info.SvftPattern.Should().Be(SvftPattern.Banded(2));
         info.UsesAvf.Should().BeFalse();
         info.Layers.Should().OnlyContain(l => l.Method == AdaptationMethod.Svft && l.SvftPattern == SvftPattern.Banded(2) && l.SvftValueCount == 34);
-        info.ToSurgeryConfig().Should().Match<VectorFitConfig>(c => c.Method == AdaptationMethod.Svft && c.SvftPattern == SvftPattern.Banded(2));
+        info.ToSurgeryConfig().Should().Match<VectorFitConfig>(c => c.Method == new SvftMethod { Pattern = SvftPattern.Banded(2) });
     }
 
     [Theory]
@@ -155,8 +155,7 @@ public sealed class SvftAdapterTests : IDisposable
 
     private static VectorFitConfig ConfigFor(SvftPattern pattern) => new()
     {
-        Method = AdaptationMethod.Svft,
-        SvftPattern = pattern,
+        Method = new SvftMethod { Pattern = pattern },
         ModulesToSave = new[] { "classifier" },
         // Top-k needs square layers: q, k, v, o only.
         Preset = pattern.Kind == SvftPatternKind.TopK ? null : TargetPreset.Bert,

@@ -68,7 +68,7 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
             using var positions = torch.arange(inputIds.shape[1], dtype: ScalarType.Int64);
             using var words = word_embeddings.forward(inputIds);
             using var places = position_embeddings.forward(positions);
-            using var sum = words + places;
+            using var sum = words.add(places, HeldScalars.One);  // Tensor + Tensor makes an unheld Scalar (alpha = 1): a GC during the call can free it
             return LayerNorm.forward(sum);
         }
     }
@@ -199,7 +199,7 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
         public override Tensor forward(Tensor input, Tensor residual)
         {
             using var projected = dense.forward(input);
-            using var sum = projected + residual;
+            using var sum = projected.add(residual, HeldScalars.One);
             return LayerNorm.forward(sum);
         }
     }

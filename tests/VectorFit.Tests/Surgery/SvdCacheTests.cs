@@ -26,7 +26,7 @@ public sealed class SvdCacheTests : IDisposable
     [InlineData(AdaptationMethod.Svft)]
     public void CachedSurgery_BuildsLayersBitIdenticalToUncached(AdaptationMethod method)
     {
-        var config = Config with { Method = method };
+        var config = Config with { Method = AdapterMethod.For(method) };
         var path = Path.Combine(_folder, "base.svd.safetensors");
         using var uncached = new TinyBert(seed: 1, dtype: ScalarType.Float32);
         using var cold = new TinyBert(seed: 1, dtype: ScalarType.Float32);

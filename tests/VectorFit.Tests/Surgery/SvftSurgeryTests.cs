@@ -22,8 +22,7 @@ public sealed class SvftSurgeryTests
 
     private static readonly VectorFitConfig BandedBert = new()
     {
-        Method = AdaptationMethod.Svft,
-        SvftPattern = SvftPattern.Banded(2),
+        Method = new SvftMethod { Pattern = SvftPattern.Banded(2) },
         Preset = TargetPreset.Bert,
         ModulesToSave = new[] { "classifier" },
     };
@@ -96,8 +95,7 @@ public sealed class SvftSurgeryTests
         using var model = new TinyBert(seed: 3);
         var report = ModelSurgery.Apply(model, new VectorFitConfig
         {
-            Method = AdaptationMethod.Svft,
-            SvftPattern = SvftPattern.TopK(1),
+            Method = new SvftMethod { Pattern = SvftPattern.TopK(1) },
             TargetSuffixes = new[] { "query", "key", "value", "attention.output.dense" },
         });
 
@@ -108,12 +106,12 @@ public sealed class SvftSurgeryTests
     public void TopK_OnNonSquareLayers_ThrowsListingThem_AndChangesNothing()
     {
         using var model = new TinyBert(seed: 1);
-        var config = BandedBert with { SvftPattern = SvftPattern.TopK(1) };
+        var config = BandedBert with { Method = new SvftMethod { Pattern = SvftPattern.TopK(1) } };
 
         var act = () => ModelSurgery.Apply(model, config);
 
         act.Should().Throw<ArgumentException>().WithMessage(
-            "Surgery changed nothing: SvftPattern TopK(d=1) does not fit 4 of the 12 selected layer(s).*" +
+            "Surgery changed nothing: method Svft (TopK(d=1)) does not fit 4 of the 12 selected layer(s).*" +
             "'encoder.layer.0.intermediate.dense': SVFT pattern TopK(d=1) needs a square layer, got 8 -> 16*" +
             "'encoder.layer.1.output.dense': SVFT pattern TopK(d=1) needs a square layer, got 16 -> 8*Use Banded or Random*");
         model.named_modules().Select(m => m.module).OfType<Linear>().Should().HaveCount(13);
@@ -126,23 +124,24 @@ public sealed class SvftSurgeryTests
     {
         using var model = new TinyBert(seed: 1);
 
-        var act = () => ModelSurgery.Apply(model, BandedBert with { SvftPattern = SvftPattern.Random(d, seed: 1) });
+        var act = () => ModelSurgery.Apply(model, BandedBert with { Method = new SvftMethod { Pattern = SvftPattern.Random(d, seed: 1) } });
 
         act.Should().Throw<ArgumentException>().WithMessage(
-            $"Surgery changed nothing: SvftPattern Random(d={d}, seed=1) does not fit 12 of the 12 selected layer(s).*M is 8 × 8, so d can be at most 7 (which fills M), got d = {d}*");
+            $"Surgery changed nothing: method Svft (Random(d={d}, seed=1)) does not fit 12 of the 12 selected layer(s).*M is 8 × 8, so d can be at most 7 (which fills M), got d = {d}*");
         ModelSurgery.FindLayers<SvftLinear>(model).Should().BeEmpty();
     }
 
     [Fact]
-    public void Config_PatternWithoutSvftMethod_OrNullPattern_Throws()
+    public void Config_NullMethod_OrNullPattern_Throws_NamingTheFix()
     {
-        var vectorFitWithPattern = new VectorFitConfig { Preset = TargetPreset.Bert, SvftPattern = SvftPattern.Banded(1) };
-        var nullPattern = BandedBert with { SvftPattern = null! };
+        // The pattern lives with its method (SvftMethod.Pattern), so a VectorFit config cannot carry one: only nulls are left to refuse.
+        var nullMethod = new VectorFitConfig { Preset = TargetPreset.Bert, Method = null! };
+        var nullPattern = BandedBert with { Method = new SvftMethod { Pattern = null! } };
 
-        vectorFitWithPattern.Invoking(c => c.Validate()).Should().Throw<ArgumentException>()
-            .WithMessage("SvftPattern is Banded(d=1) but Method is VectorFit, which has no M to pattern. Set Method = AdaptationMethod.Svft*")
-            .And.ParamName.Should().Be("SvftPattern");
-        nullPattern.Invoking(c => c.Validate()).Should().Throw<ArgumentException>().WithMessage("SvftPattern is null*");
+        nullMethod.Invoking(c => c.Validate()).Should().Throw<ArgumentException>()
+            .WithMessage("Method is null; use new VectorFitMethod() (the default) or new SvftMethod { Pattern = ... }.*")
+            .And.ParamName.Should().Be("Method");
+        nullPattern.Invoking(c => c.Validate()).Should().Throw<ArgumentException>().WithMessage("SvftMethod.Pattern is null; use SvftPattern.Plain*");
     }
 
     [Fact]
@@ -160,7 +159,7 @@ public sealed class SvftSurgeryTests
     public void MergeAndUnload_AfterAStep_GivesPlainLinearsWithTheSameOutputs()
     {
         using var model = new TinyBert(seed: 4);
-        ModelSurgery.Apply(model, BandedBert with { SvftPattern = SvftPattern.Random(2, seed: 9) });
+        ModelSurgery.Apply(model, BandedBert with { Method = new SvftMethod { Pattern = SvftPattern.Random(2, seed: 9) } });
         using var tokens = TinyBert.Tokens(5);
         using var baseLogits = model.forward(tokens);
         TrainOneStep(model, tokens);
@@ -189,7 +188,7 @@ public sealed class SvftSurgeryTests
         using var x = Seeded(1, ScalarType.Float64, 3, ContainerModels.Features);
         using var before = model.forward(x);
 
-        ModelSurgery.Apply(model, new VectorFitConfig { Method = AdaptationMethod.Svft, SvftPattern = SvftPattern.Banded(1), TargetPredicate = (_, _) => true });
+        ModelSurgery.Apply(model, new VectorFitConfig { Method = new SvftMethod { Pattern = SvftPattern.Banded(1) }, TargetPredicate = (_, _) => true });
 
         ModelSurgery.FindLayers<SvftLinear>(model).Select(l => l.name).Should().BeEquivalentTo(linears);
         using (var atInit = model.forward(x))

@@ -1,6 +1,35 @@
 using System.Security.Cryptography;
 
-namespace VectorFit.Serialization;
+using static TorchSharp.torch;
+
+namespace VectorFit;
+
+/// <summary>The SHA-256 of a tensor's raw bytes (row-major, little-endian: the bytes a safetensors file holds), on any device.</summary>
+internal static class TensorHash
+{
+    private const int CopyBufferSize = 1 << 20;
+
+    /// <summary>The SHA-256 (lowercase hex) of the raw bytes of <paramref name="tensor"/>.</summary>
+    public static string Sha256(Tensor tensor)
+    {
+        using var hashing = new HashingStream();
+        WriteBytes(tensor, hashing);
+        return hashing.HexDigest();
+    }
+
+    /// <summary>Copies the raw bytes of <paramref name="tensor"/> (any device, any layout) into <paramref name="stream"/>.</summary>
+    public static void WriteBytes(Tensor tensor, Stream stream)
+    {
+        if (tensor.numel() == 0)
+        {
+            return;
+        }
+
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var host = tensor.detach().cpu().contiguous();
+        host.WriteBytesToStream(stream, CopyBufferSize);
+    }
+}
 
 /// <summary>A write-only stream that feeds what is written to it into a SHA-256, so tensor bytes can be hashed with <c>Tensor.WriteBytesToStream</c> at any size.</summary>
 internal sealed class HashingStream : Stream
