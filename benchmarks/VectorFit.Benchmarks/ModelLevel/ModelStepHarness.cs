@@ -7,6 +7,7 @@ using GlueFineTune.Cli;
 using TorchSharp;
 using VectorFit.Benchmarks.Models;
 using static TorchSharp.torch;
+using VectorFit.Surgery;
 
 namespace VectorFit.Benchmarks.ModelLevel;
 

@@ -4,6 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit.Benchmarks.Models;
 using static TorchSharp.torch;
+using VectorFit.Surgery;
 
 namespace VectorFit.Benchmarks.ModelLevel;
 

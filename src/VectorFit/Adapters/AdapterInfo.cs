@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using VectorFit.Surgery;
 
 namespace VectorFit.Adapters;
 

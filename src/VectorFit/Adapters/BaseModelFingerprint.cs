@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using TorchSharp;
 using VectorFit.Serialization;
 using static TorchSharp.torch;
+using VectorFit.Surgery;
 
 namespace VectorFit.Adapters;
 

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>
 /// Finding, building, merging and describing adapted layers of any method, through <see cref="SvdAdaptedLinear"/> and

@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using TorchSharp.Modules;
 
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>
 /// How to swap one registered child for another so that <c>forward</c> (which reads the parent's fields or

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>Where a module is registered: the parent, the name it has there, its position among the parent's children, and its full name.</summary>
 /// <param name="Parent">The module that registers it.</param>

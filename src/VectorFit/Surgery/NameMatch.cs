@@ -1,4 +1,4 @@
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>Matching of dotted module names (<c>encoder.layer.0.attention.self.query</c>) against targets.</summary>
 internal static class NameMatch

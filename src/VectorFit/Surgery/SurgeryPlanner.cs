@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using TorchSharp.Modules;
 
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>One layer the surgery will adapt: its primary name, the Linear, its role, its options and where it is registered.</summary>
 internal sealed record PlannedLayer(string Name, Linear Linear, LayerRole Role, VectorFitLinearOptions Options, IReadOnlyList<SlotPlan> Slots);

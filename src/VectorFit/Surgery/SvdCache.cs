@@ -3,7 +3,7 @@ using TorchSharp;
 using VectorFit.Serialization;
 using static TorchSharp.torch;
 
-namespace VectorFit;
+namespace VectorFit.Surgery;
 
 /// <summary>
 /// A file of thin SVDs of base-model weights, so that adapting the same base model again (to train another adapter, or

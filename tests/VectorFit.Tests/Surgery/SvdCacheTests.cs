@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit.Serialization;
+using VectorFit.Surgery;
 using VectorFit.Tests.Models;
 using static TorchSharp.torch;
 using static VectorFit.Tests.TestTensors;

@@ -1,3 +1,5 @@
+using VectorFit.Surgery;
+
 namespace VectorFit;
 
 /// <summary>One entry of a <see cref="TargetPreset"/>: layers whose name ends with <paramref name="Suffix"/> (at a '.' boundary) play <paramref name="Role"/>.</summary>

@@ -3,6 +3,7 @@ using System.Text;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using VectorFit.Surgery;
 
 namespace VectorFit;
 

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using TorchSharp.Modules;
+using VectorFit.Surgery;
 
 namespace VectorFit;
 
