@@ -1,6 +1,6 @@
 using GlueFineTune.Data;
-using GlueFineTune.Models;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Models;
+using VectorFit.Transformers.Tokenization;
 using TorchSharp.Modules;
 using VectorFit;
 using static TorchSharp.torch;
