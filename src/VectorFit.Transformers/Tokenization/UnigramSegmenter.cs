@@ -95,7 +95,6 @@ internal sealed class UnigramSegmenter
         Array.Fill(best, float.NegativeInfinity);
         Array.Fill(fromStart, -1);
         best[0] = 0;
-        var lookup = _matchable.GetAlternateLookup<ReadOnlySpan<char>>();
         for (int start = 0; start < n; start++)
         {
             if (SplitsSurrogatePair(text, start))
@@ -114,7 +113,8 @@ internal sealed class UnigramSegmenter
                     continue;
                 }
 
-                if (!lookup.TryGetValue(text.AsSpan(start, length), out int id))
+                // A string per candidate (net8.0 has no span lookup); the search stops at the first non-prefix.
+                if (!_matchable.TryGetValue(text.Substring(start, length), out int id))
                 {
                     break;
                 }

@@ -18,8 +18,11 @@ public sealed class WordPieceTokenizer : ITokenizer
 
     private readonly string[] _vocabulary;
     private readonly Dictionary<string, int> _ids;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _wordStarts;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _continuations;
+    private readonly Dictionary<string, int> _continuations;
+
+    // The longest entry (in UTF-16 chars, "##" stripped): longer candidate pieces are not looked up. On net8.0 a
+    // lookup needs a string (Dictionary's span lookup is .NET 9), so this bounds the strings made per word.
+    private readonly int _longestPiece;
     private readonly BasicTokenizer _basic;
     private readonly string[] _specialStrings;
     private readonly string _source;
@@ -57,8 +60,8 @@ public sealed class WordPieceTokenizer : ITokenizer
             }
         }
 
-        _wordStarts = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
-        _continuations = continuations.GetAlternateLookup<ReadOnlySpan<char>>();
+        _continuations = continuations;
+        _longestPiece = _vocabulary.Length == 0 ? 0 : _vocabulary.Max(t => t.Length);
 
         SpecialTokenNames names = Options.SpecialTokens;
         SpecialTokens = new SpecialTokenIds(
@@ -168,14 +171,14 @@ public sealed class WordPieceTokenizer : ITokenizer
         while (start < charCount)
         {
             // A piece after the first is looked up among the "##" entries, without its prefix.
-            var table = start == 0 ? _wordStarts : _continuations;
-            int end = charCount;
+            var table = start == 0 ? _ids : _continuations;
+            int end = Math.Min(charCount, start + _longestPiece);
             int found = -1;
             while (start < end)
             {
                 int from = boundaries is null ? start : boundaries[start];
                 int to = boundaries is null ? end : boundaries[end];
-                if (table.TryGetValue(word.AsSpan(from, to - from), out int id))
+                if (table.TryGetValue(word.Substring(from, to - from), out int id))
                 {
                     found = id;
                     break;
