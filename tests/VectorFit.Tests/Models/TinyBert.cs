@@ -32,12 +32,23 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
 
     public TinyBert(long seed, ScalarType dtype = ScalarType.Float64) : base(nameof(TinyBert))
     {
-        torch.manual_seed(seed);
-        embeddings = new BertEmbeddings(Config);
-        encoder = new BertEncoder(Config);
-        classifier = nn.Linear(Hidden, Classes);
+        // Initialised in the dtype itself (not a cast of float32 values), as a model built for that dtype would be:
+        // one seed gives other weights in float32 than in float64 (VectorFitAdapterTests relies on it).
+        var defaultType = torch.get_default_dtype();
+        torch.set_default_dtype(dtype);
+        try
+        {
+            torch.manual_seed(seed);
+            embeddings = new BertEmbeddings(Config);
+            encoder = new BertEncoder(Config);
+            classifier = nn.Linear(Hidden, Classes);
+        }
+        finally
+        {
+            torch.set_default_dtype(defaultType);
+        }
+
         RegisterComponents();
-        this.to(dtype);
     }
 
     /// <summary>The configuration: no token types, no dropout, TorchSharp's LayerNorm epsilon (1e-5).</summary>
