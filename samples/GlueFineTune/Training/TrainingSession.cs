@@ -79,7 +79,7 @@ internal sealed class TrainingSession : IDisposable
         options.Validate();
         manual_seed(options.Seed);
 
-        ITokenizer tokenizer = TokenizerFactory.FromCheckpoint(options.ModelDirectory);
+        ITokenizer tokenizer = TokenizerFactory.FromPretrained(options.ModelDirectory);
         var (model, load) = CheckpointLoader.Load(options.ModelDirectory, options.Task.NumLabels);
         try
         {

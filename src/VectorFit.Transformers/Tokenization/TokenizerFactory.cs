@@ -11,7 +11,7 @@ public static class TokenizerFactory
     /// </summary>
     /// <param name="directory">The checkpoint folder.</param>
     /// <returns>The tokenizer.</returns>
-    public static ITokenizer FromCheckpoint(string directory)
+    public static ITokenizer FromPretrained(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
         if (!Directory.Exists(directory))

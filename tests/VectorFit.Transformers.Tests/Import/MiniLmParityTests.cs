@@ -57,7 +57,7 @@ public sealed class MiniLmParityTests : IClassFixture<MiniLmFixture>
     [Fact]
     public void Tokenizer_gives_the_ids_of_Hugging_Face_tokenizers()
     {
-        ITokenizer tokenizer = TokenizerFactory.FromCheckpoint(fixture.ModelDirectory);
+        ITokenizer tokenizer = TokenizerFactory.FromPretrained(fixture.ModelDirectory);
 
         foreach (var (text, ids) in fixture.Sentences)
         {
@@ -76,7 +76,7 @@ public sealed class MiniLmParityTests : IClassFixture<MiniLmFixture>
     [Fact]
     public void Bert_model_matches_onnx_runtime_on_real_sentences_with_padding()
     {
-        ITokenizer tokenizer = TokenizerFactory.FromCheckpoint(fixture.ModelDirectory);
+        ITokenizer tokenizer = TokenizerFactory.FromPretrained(fixture.ModelDirectory);
         var examples = fixture.Sentences.Select(s => (s.Text, (string?)null))
             .Concat(fixture.Pairs.Select(p => (p.First, (string?)p.Second))).ToList();
         EncodedBatch batch = tokenizer.EncodeBatch(examples, 128, padToLongest: true);

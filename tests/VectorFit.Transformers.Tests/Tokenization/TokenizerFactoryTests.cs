@@ -13,7 +13,7 @@ public sealed class TokenizerFactoryTests
         using var dir = new TempDirectory();
         dir.Write("vocab.txt", Vocab);
 
-        TokenizerFactory.FromCheckpoint(dir.Path).Should().BeOfType<WordPieceTokenizer>()
+        TokenizerFactory.FromPretrained(dir.Path).Should().BeOfType<WordPieceTokenizer>()
             .Which.TokenizeToIds("Hello").Should().Equal(4);
     }
 
@@ -23,7 +23,7 @@ public sealed class TokenizerFactoryTests
         using var dir = new TempDirectory();
         dir.Write("spm.model", SpmModelBuilder.WithDebertaSpecials().Add("\u2581hello", -1f).Build());
 
-        TokenizerFactory.FromCheckpoint(dir.Path).Should().BeOfType<SentencePieceTokenizer>()
+        TokenizerFactory.FromPretrained(dir.Path).Should().BeOfType<SentencePieceTokenizer>()
             .Which.TokenizeToIds("hello").Should().Equal(4);
     }
 
@@ -35,7 +35,7 @@ public sealed class TokenizerFactoryTests
         dir.Write("spm.model", SpmModelBuilder.WithDebertaSpecials().Build());
         dir.Write("tokenizer_config.json", """{ "tokenizer_class": "DebertaV2Tokenizer" }""");
 
-        TokenizerFactory.FromCheckpoint(dir.Path).Should().BeOfType<SentencePieceTokenizer>();
+        TokenizerFactory.FromPretrained(dir.Path).Should().BeOfType<SentencePieceTokenizer>();
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class TokenizerFactoryTests
         dir.Write("config.json", "{}");
         dir.Write("tokenizer.json", "{}");
 
-        var act = () => TokenizerFactory.FromCheckpoint(dir.Path);
+        var act = () => TokenizerFactory.FromPretrained(dir.Path);
 
         act.Should().Throw<FileNotFoundException>().WithMessage("*vocab.txt*spm.model*config.json, tokenizer.json*");
     }
@@ -53,7 +53,7 @@ public sealed class TokenizerFactoryTests
     [Fact]
     public void A_missing_folder_is_named()
     {
-        var act = () => TokenizerFactory.FromCheckpoint("/no/such/checkpoint");
+        var act = () => TokenizerFactory.FromPretrained("/no/such/checkpoint");
 
         act.Should().Throw<DirectoryNotFoundException>().WithMessage("*/no/such/checkpoint*");
     }
