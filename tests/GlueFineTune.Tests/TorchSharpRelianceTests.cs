@@ -1,5 +1,4 @@
 using GlueFineTune.Data;
-using GlueFineTune.Tests.TestSupport;
 using GlueFineTune.Training;
 using TorchSharp;
 using VectorFit;

@@ -1,5 +1,5 @@
 using GlueFineTune.Data;
-using GlueFineTune.Models;
+using VectorFit.Transformers.Models;
 using GlueFineTune.Training;
 using VectorFit;
 

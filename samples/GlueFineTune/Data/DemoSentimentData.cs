@@ -50,7 +50,7 @@ internal static class DemoSentimentData
     /// <summary>
     /// A BERT-style vocabulary covering every demo sentence without unknown tokens: <c>[PAD]</c>=0,
     /// <c>[UNK]</c>=1, <c>[CLS]</c>=2, <c>[SEP]</c>=3, <c>[MASK]</c>=4, then <see cref="Words"/>. Write it one
-    /// token per line as <c>vocab.txt</c> for a <see cref="Tokenization.WordPieceTokenizer"/>.
+    /// token per line as <c>vocab.txt</c> for a <see cref="VectorFit.Transformers.Tokenization.WordPieceTokenizer"/>.
     /// </summary>
     /// <returns>The vocabulary in id order.</returns>
     public static IReadOnlyList<string> BuildBertVocabulary() => ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", .. Words];

@@ -1,6 +1,7 @@
+using TorchSharp;
 using GlueFineTune.Data;
-using GlueFineTune.Models;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Models;
+using VectorFit.Transformers.Tokenization;
 using VectorFit.Serialization;
 using static TorchSharp.torch;
 
@@ -14,6 +15,9 @@ namespace GlueFineTune.Demo;
 /// </summary>
 internal static class DemoCheckpoint
 {
+    /// <summary>The integer 1, held for the whole native call (see ScalarLifetimeTests).</summary>
+    private static readonly Scalar One = 1.ToScalar();
+
     /// <summary>The toy model's configuration for a vocabulary of <paramref name="vocabularySize"/> entries.</summary>
     /// <param name="vocabularySize">Vocabulary entries.</param>
     /// <returns>A 2-layer, 64-wide, 4-head BERT configuration.</returns>
@@ -81,7 +85,7 @@ internal static class DemoCheckpoint
         {
             if (name.EndsWith("LayerNorm.weight", StringComparison.Ordinal))
             {
-                parameter.fill_(HeldScalars.One);
+                parameter.fill_(One);
             }
             else if (name.EndsWith(".bias", StringComparison.Ordinal))
             {

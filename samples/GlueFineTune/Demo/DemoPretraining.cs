@@ -1,6 +1,7 @@
+using TorchSharp;
 using System.Diagnostics;
-using GlueFineTune.Models;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Models;
+using VectorFit.Transformers.Tokenization;
 using TorchSharp.Modules;
 using VectorFit;
 using static TorchSharp.torch;
@@ -22,6 +23,9 @@ internal sealed record PretrainingResult(int Steps, double FirstLoss, double Las
 /// </summary>
 internal sealed class DemoPretraining : nn.Module
 {
+    /// <summary>The integer 1, held for the whole native call (see ScalarLifetimeTests).</summary>
+    private static readonly Scalar One = 1.ToScalar();
+
     private readonly Linear transform;
     private readonly LayerNorm norm;
     private readonly Parameter decoderBias;
@@ -83,7 +87,7 @@ internal sealed class DemoPretraining : nn.Module
             Tensor hidden = model.Encode(inputIds, tensor(mask, shape), zeros_like(inputIds));
 
             Tensor transformed = heads.norm.call(nn.functional.gelu(heads.transform.call(hidden)));
-            Tensor tokenLogits = transformed.matmul(wordEmbeddings.t()).add(heads.decoderBias, HeldScalars.One);
+            Tensor tokenLogits = transformed.matmul(wordEmbeddings.t()).add(heads.decoderBias, One);
             Tensor maskedLm = nn.functional.cross_entropy(tokenLogits.reshape(-1, vocabulary), tensor(labels));
 
             Tensor loss = maskedLm;
@@ -91,7 +95,7 @@ internal sealed class DemoPretraining : nn.Module
             if (source.Any(l => l >= 0))
             {
                 Tensor sentenceLogits = heads.sourceClassifier.call(model.Pool(hidden));
-                loss = loss.add(nn.functional.cross_entropy(sentenceLogits, tensor(source)), HeldScalars.One);
+                loss = loss.add(nn.functional.cross_entropy(sentenceLogits, tensor(source)), One);
             }
 
             optimizer.zero_grad();

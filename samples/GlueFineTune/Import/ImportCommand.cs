@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using GlueFineTune.Cli;
+using VectorFit.Transformers.Import;
 
 namespace GlueFineTune.Import;
 

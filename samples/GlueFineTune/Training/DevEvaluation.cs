@@ -1,6 +1,6 @@
 using GlueFineTune.Data;
 using GlueFineTune.Metrics;
-using GlueFineTune.Models;
+using VectorFit.Transformers.Models;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Training;
@@ -41,7 +41,7 @@ internal static class DevEvaluation
                 using var scope = NewDisposeScope();
                 int count = Math.Min(batchSize, data.Count - start);
                 TensorBatch batch = data.MakeBatch(Enumerable.Range(start, count).ToArray());
-                Tensor logits = model.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+                Tensor logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
                 if (regression)
                 {
                     float[] values = logits.reshape(-1).to_type(ScalarType.Float32).data<float>().ToArray();

@@ -1,5 +1,5 @@
 using GlueFineTune.Data;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Tokenization;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Training;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using GlueFineTune.Metrics;
-using GlueFineTune.Models;
+using VectorFit.Transformers.Models;
 using GlueFineTune.Outputs;
 using static TorchSharp.torch;
 
@@ -155,7 +155,7 @@ internal sealed class GlueTrainer
         }
 
         TensorBatch batch = session.Train.MakeBatch(indices);
-        Tensor logits = session.Model.Forward(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+        Tensor logits = session.Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
         Tensor loss = session.Options.Task.IsRegression
             ? nn.functional.mse_loss(logits.reshape(-1), batch.Labels)
             : nn.functional.cross_entropy(logits, batch.Labels);

@@ -1,6 +1,6 @@
 using System.Globalization;
 using GlueFineTune.Data;
-using GlueFineTune.Models;
+using VectorFit.Transformers.Models;
 using VectorFit;
 
 namespace GlueFineTune.Training;

@@ -1,6 +1,6 @@
 using GlueFineTune.Data;
-using GlueFineTune.Models;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Models;
+using VectorFit.Transformers.Tokenization;
 using TorchSharp.Modules;
 using VectorFit;
 using static TorchSharp.torch;
@@ -79,7 +79,7 @@ internal sealed class TrainingSession : IDisposable
         options.Validate();
         manual_seed(options.Seed);
 
-        ITokenizer tokenizer = TokenizerFactory.FromCheckpoint(options.ModelDirectory);
+        ITokenizer tokenizer = TokenizerFactory.FromPretrained(options.ModelDirectory);
         var (model, load) = CheckpointLoader.Load(options.ModelDirectory, options.Task.NumLabels);
         try
         {

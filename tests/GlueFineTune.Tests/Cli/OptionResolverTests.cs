@@ -1,5 +1,4 @@
 using GlueFineTune.Cli;
-using GlueFineTune.Tests.TestSupport;
 using GlueFineTune.Training;
 using VectorFit;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using GlueFineTune.Tests.TestSupport;
 
 namespace GlueFineTune.Tests.Cli;
 

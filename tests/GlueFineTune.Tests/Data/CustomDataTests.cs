@@ -1,7 +1,6 @@
 using System.Text.Json;
 using GlueFineTune.Data;
 using GlueFineTune.Metrics;
-using GlueFineTune.Tests.TestSupport;
 
 namespace GlueFineTune.Tests.Data;
 

@@ -1,5 +1,5 @@
 using GlueFineTune.Data;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Tokenization;
 
 namespace GlueFineTune.Tests.Data;
 

@@ -1,5 +1,4 @@
 using GlueFineTune.Data;
-using GlueFineTune.Tests.TestSupport;
 
 namespace GlueFineTune.Tests.Data;
 

@@ -2,7 +2,6 @@ using System.Xml.Linq;
 using GlueFineTune.Cli;
 using GlueFineTune.Demo;
 using GlueFineTune.Outputs;
-using GlueFineTune.Tests.TestSupport;
 using TorchSharp;
 using VectorFit;
 using VectorFit.Adapters;

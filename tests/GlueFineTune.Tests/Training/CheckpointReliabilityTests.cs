@@ -2,7 +2,6 @@ using System.Text;
 using GlueFineTune.Cli;
 using GlueFineTune.Demo;
 using GlueFineTune.Outputs;
-using GlueFineTune.Tests.TestSupport;
 using GlueFineTune.Training;
 using TorchSharp;
 

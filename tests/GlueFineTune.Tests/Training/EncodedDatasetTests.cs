@@ -1,6 +1,5 @@
 using GlueFineTune.Data;
-using GlueFineTune.Tests.TestSupport;
-using GlueFineTune.Tokenization;
+using VectorFit.Transformers.Tokenization;
 using GlueFineTune.Training;
 
 namespace GlueFineTune.Tests.Training;

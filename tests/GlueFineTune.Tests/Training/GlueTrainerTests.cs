@@ -1,6 +1,5 @@
 using GlueFineTune.Data;
 using GlueFineTune.Outputs;
-using GlueFineTune.Tests.TestSupport;
 using GlueFineTune.Training;
 using TorchSharp;
 using VectorFit;

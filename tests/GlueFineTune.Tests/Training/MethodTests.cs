@@ -1,7 +1,6 @@
 using GlueFineTune.Cli;
 using GlueFineTune.Data;
 using GlueFineTune.Outputs;
-using GlueFineTune.Tests.TestSupport;
 using GlueFineTune.Training;
 using VectorFit;
 

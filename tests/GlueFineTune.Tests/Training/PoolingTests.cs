@@ -1,7 +1,6 @@
 using GlueFineTune.Cli;
 using GlueFineTune.Data;
-using GlueFineTune.Models;
-using GlueFineTune.Tests.TestSupport;
+using VectorFit.Transformers.Models;
 using GlueFineTune.Training;
 using TorchSharp;
 using VectorFit;

@@ -1,5 +1,4 @@
-using GlueFineTune.Models;
-using GlueFineTune.Tests.TestSupport;
+using VectorFit.Transformers.Models;
 using GlueFineTune.Training;
 using TorchSharp;
 using VectorFit;
@@ -19,10 +18,10 @@ public sealed class TrainingSessionTests
         using var model = TinyCheckpoint.Model(config);
         model.eval();
         var (ids, mask, types) = TinyCheckpoint.Batch();
-        using var before = model.Forward(ids, mask, types);
+        using var before = model.call(ids, mask, types);
 
         SurgeryReport report = ModelSurgery.Apply(model, TrainingSession.SurgeryConfig(model, VectorFitVariant.VectorFit, ["classifier"]));
-        using var after = model.Forward(ids, mask, types);
+        using var after = model.call(ids, mask, types);
 
         report.Layers.Should().HaveCount(12);
         report.Layers.Select(l => l.Role).Distinct().Should().HaveCount(6);

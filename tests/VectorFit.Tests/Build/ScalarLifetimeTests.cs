@@ -31,6 +31,7 @@ public sealed class ScalarLifetimeTests
 
     [Theory]
     [InlineData("src/VectorFit", "VectorFit")]
+    [InlineData("src/VectorFit.Transformers", "VectorFit.Transformers")]
     [InlineData("samples/GlueFineTune", "GlueFineTune")]
     public void EveryScalarPassedToLibtorchIsHeldForTheWholeCall(string directory, string assemblyName)
     {
@@ -110,6 +111,7 @@ public sealed class ScalarLifetimeTests
             .Split(Path.PathSeparator)
             .Concat([typeof(TorchSharp.torch).Assembly.Location])
             .Concat(assemblyName == "VectorFit" ? [] : [typeof(VectorFitLinear).Assembly.Location])
+            .Concat(assemblyName == "GlueFineTune" ? [typeof(VectorFit.Transformers.Models.BertModel).Assembly.Location] : [])
             .Distinct()
             .Select(p => MetadataReference.CreateFromFile(p));
         var compilation = CSharpCompilation.Create(

@@ -1,15 +1,21 @@
 using TorchSharp;
-using TorchSharp.Modules;
+using VectorFit.Transformers.Models;
 using static TorchSharp.torch;
 
 namespace VectorFit.Tests.Models;
 
 /// <summary>
-/// A BERT-shaped classifier with Hugging Face module names (<c>embeddings.*</c>,
-/// <c>encoder.layer.N.attention.self.{query,key,value}</c>, <c>attention.output.dense</c>,
-/// <c>intermediate.dense</c>, <c>output.dense</c>, <c>LayerNorm</c>s, <c>classifier</c>), small enough for tests.
+/// A BERT-shaped classifier small enough for tests, built from VectorFit.Transformers' BERT blocks
+/// (<see cref="BertEmbeddings"/>, <see cref="BertEncoder"/>), so it has Hugging Face's module names
+/// (<c>embeddings.*</c>, <c>encoder.layer.N.attention.self.{query,key,value}</c>, <c>attention.output.dense</c>,
+/// <c>intermediate.dense</c>, <c>output.dense</c>, <c>LayerNorm</c>s) and a <c>classifier</c> on the first token.
 /// The same seed gives the same weights, so two instances built with one seed are copies of one base model.
 /// </summary>
+/// <remarks>
+/// A thin root rather than <see cref="BertForSequenceClassification"/>: the tests feed token ids alone
+/// (<c>Module&lt;Tensor, Tensor&gt;</c>), name layers without the <c>bert.</c> prefix and count parameters of a model
+/// without pooler or token-type table, in float64 by default.
+/// </remarks>
 internal sealed class TinyBert : nn.Module<Tensor, Tensor>
 {
     public const int Vocabulary = 20;
@@ -20,26 +26,56 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
     public const int MaxPositions = 8;
     public const int Classes = 3;
 
-    private readonly Embeddings embeddings;
-    private readonly Encoder encoder;
+    private readonly BertEmbeddings embeddings;
+    private readonly BertEncoder encoder;
     private readonly nn.Module<Tensor, Tensor> classifier;
 
     public TinyBert(long seed, ScalarType dtype = ScalarType.Float64) : base(nameof(TinyBert))
     {
-        torch.manual_seed(seed);
-        embeddings = new Embeddings(dtype);
-        encoder = new Encoder(dtype);
-        classifier = nn.Linear(Hidden, Classes, dtype: dtype);
+        // Initialised in the dtype itself (not a cast of float32 values), as a model built for that dtype would be:
+        // one seed gives other weights in float32 than in float64 (VectorFitAdapterTests relies on it).
+        var defaultType = torch.get_default_dtype();
+        torch.set_default_dtype(dtype);
+        try
+        {
+            torch.manual_seed(seed);
+            embeddings = new BertEmbeddings(Config);
+            encoder = new BertEncoder(Config);
+            classifier = nn.Linear(Hidden, Classes);
+        }
+        finally
+        {
+            torch.set_default_dtype(defaultType);
+        }
+
         RegisterComponents();
     }
+
+    /// <summary>The configuration: no token types, no dropout, TorchSharp's LayerNorm epsilon (1e-5).</summary>
+    public static TransformerConfig Config { get; } = new()
+    {
+        ModelType = "bert",
+        VocabSize = Vocabulary,
+        HiddenSize = Hidden,
+        NumHiddenLayers = Layers,
+        NumAttentionHeads = Heads,
+        IntermediateSize = FeedForward,
+        MaxPositionEmbeddings = MaxPositions,
+        TypeVocabSize = 0,
+        LayerNormEps = 1e-5,
+        HiddenDropoutProb = 0,
+        AttentionProbsDropoutProb = 0,
+    };
 
     /// <summary>Input ids <c>(batch, seq)</c> int64 → logits <c>(batch, Classes)</c> from the first token.</summary>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = torch.NewDisposeScope();
-        var hidden = encoder.forward(embeddings.forward(inputIds));
-        var first = hidden.select(1, 0);
-        return classifier.forward(first).MoveToOuterDisposeScope();
+        var hidden = embeddings.call(inputIds, torch.zeros_like(inputIds));
+        // Every token is real: the additive key mask is all zeros.
+        var mask = torch.zeros(inputIds.shape[0], 1, 1, inputIds.shape[1], dtype: hidden.dtype, device: hidden.device);
+        var first = encoder.call(hidden, mask).select(1, 0);
+        return classifier.call(first).MoveToOuterDisposeScope();
     }
 
     /// <summary>Seeded token ids <c>(batch, seq)</c>.</summary>
@@ -47,160 +83,5 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
     {
         torch.manual_seed(seed);
         return torch.randint(0, Vocabulary, new[] { batch, seq }, dtype: ScalarType.Int64);
-    }
-
-    private sealed class Embeddings : nn.Module<Tensor, Tensor>
-    {
-        private readonly Embedding word_embeddings;
-        private readonly Embedding position_embeddings;
-        private readonly LayerNorm LayerNorm;
-
-        public Embeddings(ScalarType dtype) : base(nameof(Embeddings))
-        {
-            word_embeddings = nn.Embedding(Vocabulary, Hidden, dtype: dtype);
-            position_embeddings = nn.Embedding(MaxPositions, Hidden, dtype: dtype);
-            LayerNorm = nn.LayerNorm(Hidden, dtype: dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor inputIds)
-        {
-            using var positions = torch.arange(inputIds.shape[1], dtype: ScalarType.Int64);
-            using var words = word_embeddings.forward(inputIds);
-            using var places = position_embeddings.forward(positions);
-            using var sum = words.add(places, HeldScalars.One);  // Tensor + Tensor makes an unheld Scalar (alpha = 1): a GC during the call can free it
-            return LayerNorm.forward(sum);
-        }
-    }
-
-    private sealed class Encoder : nn.Module<Tensor, Tensor>
-    {
-        private readonly ModuleList<BertLayer> layer;
-
-        public Encoder(ScalarType dtype) : base(nameof(Encoder))
-        {
-            layer = nn.ModuleList(Enumerable.Range(0, Layers).Select(_ => new BertLayer(dtype)).ToArray());
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor hidden)
-        {
-            Tensor? h = null;
-            foreach (var block in layer)
-            {
-                var next = block.forward(h ?? hidden);
-                h?.Dispose();
-                h = next;
-            }
-
-            return h!;
-        }
-    }
-
-    private sealed class BertLayer : nn.Module<Tensor, Tensor>
-    {
-        private readonly Attention attention;
-        private readonly Intermediate intermediate;
-        private readonly AddNorm output;
-
-        public BertLayer(ScalarType dtype) : base(nameof(BertLayer))
-        {
-            attention = new Attention(dtype);
-            intermediate = new Intermediate(dtype);
-            output = new AddNorm(FeedForward, dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor hidden)
-        {
-            using var attended = attention.forward(hidden);
-            using var inner = intermediate.forward(attended);
-            return output.forward(inner, attended);
-        }
-    }
-
-    private sealed class Attention : nn.Module<Tensor, Tensor>
-    {
-        private readonly SelfAttention self;
-        private readonly AddNorm output;
-
-        public Attention(ScalarType dtype) : base(nameof(Attention))
-        {
-            self = new SelfAttention(dtype);
-            output = new AddNorm(Hidden, dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor hidden)
-        {
-            using var context = self.forward(hidden);
-            return output.forward(context, hidden);
-        }
-    }
-
-    private sealed class SelfAttention : nn.Module<Tensor, Tensor>
-    {
-        private readonly nn.Module<Tensor, Tensor> query;
-        private readonly nn.Module<Tensor, Tensor> key;
-        private readonly nn.Module<Tensor, Tensor> value;
-
-        public SelfAttention(ScalarType dtype) : base(nameof(SelfAttention))
-        {
-            query = nn.Linear(Hidden, Hidden, dtype: dtype);
-            key = nn.Linear(Hidden, Hidden, dtype: dtype);
-            value = nn.Linear(Hidden, Hidden, dtype: dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor hidden)
-        {
-            using var scope = torch.NewDisposeScope();
-            var (batch, seq) = (hidden.shape[0], hidden.shape[1]);
-            Tensor Split(Tensor t) => t.reshape(batch, seq, Heads, Hidden / Heads).transpose(1, 2);
-            var q = Split(query.forward(hidden));
-            var k = Split(key.forward(hidden));
-            var v = Split(value.forward(hidden));
-            var scores = q.matmul(k.transpose(2, 3)) / Math.Sqrt(Hidden / Heads);
-            var context = nn.functional.softmax(scores, -1).matmul(v).transpose(1, 2).reshape(batch, seq, Hidden);
-            return context.MoveToOuterDisposeScope();
-        }
-    }
-
-    private sealed class Intermediate : nn.Module<Tensor, Tensor>
-    {
-        private readonly nn.Module<Tensor, Tensor> dense;
-
-        public Intermediate(ScalarType dtype) : base(nameof(Intermediate))
-        {
-            dense = nn.Linear(Hidden, FeedForward, dtype: dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor hidden)
-        {
-            using var projected = dense.forward(hidden);
-            return nn.functional.gelu(projected);
-        }
-    }
-
-    /// <summary><c>LayerNorm(dense(x) + residual)</c>: BERT's <c>attention.output</c> and layer <c>output</c>.</summary>
-    private sealed class AddNorm : nn.Module<Tensor, Tensor, Tensor>
-    {
-        private readonly nn.Module<Tensor, Tensor> dense;
-        private readonly LayerNorm LayerNorm;
-
-        public AddNorm(long inFeatures, ScalarType dtype) : base(nameof(AddNorm))
-        {
-            dense = nn.Linear(inFeatures, Hidden, dtype: dtype);
-            LayerNorm = nn.LayerNorm(Hidden, dtype: dtype);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor input, Tensor residual)
-        {
-            using var projected = dense.forward(input);
-            using var sum = projected.add(residual, HeldScalars.One);
-            return LayerNorm.forward(sum);
-        }
     }
 }

@@ -245,7 +245,7 @@ public sealed class ModelSurgeryTests
     {
         using var model = new TinyBert(seed: 5);
         var act = () => ModelSurgery.Apply(model, new VectorFitConfig { TargetNames = new[] { "encoder.layer.0.attention.output" } });
-        act.Should().Throw<ArgumentException>().WithMessage("*'encoder.layer.0.attention.output' names a AddNorm, not a Linear*");
+        act.Should().Throw<ArgumentException>().WithMessage("*'encoder.layer.0.attention.output' names a ResidualOutput, not a Linear*");
     }
 
     [Fact]
