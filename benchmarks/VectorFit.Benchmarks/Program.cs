@@ -7,7 +7,7 @@ namespace VectorFit.Benchmarks;
 
 /// <summary>
 /// Entry point of <c>./build.sh bench [args]</c>:
-/// no arguments (4 layers, 3 steps) or <c>model-step [options]</c> (4 and 12 layers) → the model-level comparison with PyTorch;
+/// no arguments or model-step options alone (4 layers, 3 steps) or <c>model-step [options]</c> (4 and 12 layers) → the model-level comparison with PyTorch;
 /// <c>layers [BenchmarkDotNet options]</c> → the layer suite (all of it without a filter);
 /// BenchmarkDotNet's own options (<c>--filter</c>, <c>--list</c>, ...) → the layer suite with them.
 /// </summary>
@@ -17,6 +17,7 @@ public static class Program
         VectorFit benchmarks (./build.sh bench [args])
 
           (no arguments)          quick model-step: --layers 4 --steps 3
+          [model-step options]    the quick model-step with them, e.g. --no-python (no PyTorch reference)
           model-step [options]    model level: .NET vs PyTorch, full / LoRA r=1 / VectorFit+AVF (see below)
           layer-cost [runs] [--all-shapes] [--svd-only]
                                   a VectorFitLinear with σ frozen (with and without AssumeFactorsUnchanged) vs a
@@ -33,40 +34,26 @@ public static class Program
 
         """;
 
-    /// <summary>Dispatches on the first argument.</summary>
+    /// <summary>Dispatches on the first argument (<see cref="BenchArguments.Route"/>).</summary>
     public static int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
         try
         {
-            if (args.Length == 0)
+            var command = BenchArguments.Route(args);
+            switch (command.Verb)
             {
-                // The quick look: 4 layers, 3 steps (about 5 minutes on 2 quiet cores); `model-step` for both depths.
-                return ModelStepHarness.Run(new ModelStepOptions { Layers = new[] { 4 }, Steps = 3 });
-            }
-
-            switch (args[0])
-            {
-                case "model-step":
-                    return ModelStepHarness.Run(ModelStepOptions.Parse(args[1..]));
-                case "layer-cost":
-                    return LayerCostProbe.Run(args[1..]);
-                case "model-mem":
-                    return MemoryProbe.RunChild(args[1..]);
-                case "layers":
-                    return RunLayers(args.Length == 1 ? new[] { "--filter", "*" } : args[1..]);
-                case "help" or "--help" or "-h":
+                case BenchVerb.ModelStep:
+                    return ModelStepHarness.Run(command.ModelStep!);
+                case BenchVerb.LayerCost:
+                    return LayerCostProbe.Run(command.Arguments.ToArray());
+                case BenchVerb.ModelMem:
+                    return MemoryProbe.RunChild(command.Arguments.ToArray());
+                case BenchVerb.Help:
                     Console.WriteLine(Usage + ModelStepOptions.Usage);
                     return 0;
                 default:
-                    if (args[0].StartsWith('-'))
-                    {
-                        return RunLayers(args);
-                    }
-
-                    Console.Error.WriteLine($"Unknown command '{args[0]}'.");
-                    Console.Error.WriteLine(Usage);
-                    return 2;
+                    return RunLayers(command.Arguments.ToArray());
             }
         }
         catch (ArgumentException e)
@@ -78,7 +65,14 @@ public static class Program
 
     private static int RunLayers(string[] args)
     {
-        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LayerBenchmarkConfig());
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new LayerBenchmarkConfig()).ToList();
+        if (summaries.Count == 0 && !args.Any(a => a is "--list" or "--help" or "-h" or "--info" or "--version"))
+        {
+            // BenchmarkDotNet returns nothing, after its own messages, for an option it does not know or a filter that matches nothing.
+            Console.Error.WriteLine("No benchmark ran (see BenchmarkDotNet's message above; ./build.sh bench --help lists the commands).");
+            return 2;
+        }
+
         return summaries.Any(s => s.HasCriticalValidationErrors || s.Reports.Any(r => !r.Success)) ? 1 : 0;
     }
 }

@@ -61,11 +61,22 @@ public sealed record ModelStepOptions
           --out DIR              results folder (default BenchmarkDotNet.Artifacts/model-step)
         """;
 
-    /// <summary>Parses the verb's arguments (without the verb).</summary>
-    /// <exception cref="ArgumentException">An unknown option or a bad value.</exception>
-    public static ModelStepOptions Parse(IReadOnlyList<string> args)
+    /// <summary>The options <see cref="Parse"/> knows, so that they can be given without the verb (<c>./build.sh bench --no-python</c>).</summary>
+    public static IReadOnlyList<string> OptionNames { get; } = new[]
     {
-        var options = new ModelStepOptions();
+        "--layers", "--warmup", "--steps", "--threads", "--inference-runs", "--memory-steps", "--python",
+        "--no-python", "--no-memory", "--no-inference", "--diagnostics", "--out",
+    };
+
+    /// <summary>Whether <paramref name="arg"/> is one of <see cref="OptionNames"/>.</summary>
+    public static bool IsOption(string arg) => OptionNames.Contains(arg, StringComparer.Ordinal);
+
+    /// <summary>Parses the verb's arguments (without the verb) over <paramref name="defaults"/> (the full run's when null).</summary>
+    /// <exception cref="ArgumentException">An unknown option or a bad value.</exception>
+    public static ModelStepOptions Parse(IReadOnlyList<string> args, ModelStepOptions? defaults = null)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var options = defaults ?? new ModelStepOptions();
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];

@@ -103,7 +103,7 @@ public static class ModelStepReport
 
     private static void Targets(StringBuilder md, ModelStepResults results)
     {
-        md.AppendLine("### Issue 11 targets");
+        md.AppendLine("### Targets");
         md.AppendLine();
         foreach (var d in results.Depths)
         {
@@ -111,30 +111,26 @@ public static class ModelStepReport
             var lora = Med(d.DotnetSteps, "lora");
             var full = Med(d.DotnetSteps, "full");
             md.AppendLine(Invariant, $"{d.Layers} layers:");
-            Verdict(md, "VectorFit + AVF step ≤ 0.90 × full fine-tuning (.NET)", vf / full, 0.90);
-            Verdict(md, "VectorFit + AVF step ≤ 1.20 × LoRA r=1 (.NET)", vf / lora, 1.20);
-            Verdict(md, "unmerged eval-mode (no_grad) inference ≤ 1.05 × base", Med(d.DotnetInference, "vectorfit-unmerged") / Med(d.DotnetInference, "base"), 1.05);
-            Verdict(md, "unmerged eval-mode inference inside AssumeFactorsUnchanged ≤ 1.05 × base", Med(d.DotnetInference, "vectorfit-unmerged-assumed") / Med(d.DotnetInference, "base"), 1.05);
-            var merged = Med(d.DotnetInference, "merged") / Med(d.DotnetInference, "base-vs-merged");
-            if (!double.IsNaN(merged))
-            {
-                var ok = Math.Abs(merged - 1) <= 0.03;
-                md.AppendLine(Invariant, $"- merged inference = base within 3%: {R(merged)} → **{(ok ? "met" : "missed")}**");
-            }
+            Verdict(md, "VectorFit + AVF step ÷ full fine-tuning step (.NET)", vf / full, 0.90);
+            Verdict(md, "VectorFit + AVF step ÷ LoRA r=1 step (.NET)", vf / lora, 1.20);
+            Verdict(md, "unmerged eval-mode (no_grad) inference ÷ base", Med(d.DotnetInference, "vectorfit-unmerged") / Med(d.DotnetInference, "base"), 1.05);
+            Verdict(md, "unmerged eval-mode inference inside AssumeFactorsUnchanged ÷ base", Med(d.DotnetInference, "vectorfit-unmerged-assumed") / Med(d.DotnetInference, "base"), 1.05);
 
+            // Merged layers are plain Linear layers again: no inference cost, so faster than base (noise) is no miss.
+            Verdict(md, "merged inference ÷ base", Med(d.DotnetInference, "merged") / Med(d.DotnetInference, "base-vs-merged"), 1.03);
             if (d.DotnetSvd.TryGetValue("sequential-float64", out var bare))
             {
-                Verdict(md, "uncached surgery ≤ 1.1 × the bare float64 SVDs (the chosen precision)", d.SetupSeconds / bare, 1.1);
+                Verdict(md, "uncached surgery ÷ the bare float64 SVDs (the chosen precision)", d.SetupSeconds / bare, 1.10);
             }
 
             if (d.DotnetSvd.TryGetValue("surgery-cache-warm", out var warm))
             {
-                Verdict(md, "surgery on a cached base ≤ 5 % of uncached", warm / d.SetupSeconds, 0.05);
+                Verdict(md, "surgery on a cached base ÷ uncached surgery", warm / d.SetupSeconds, 0.05);
             }
 
             if (d.DotnetMemory.TryGetValue("vectorfit", out var vm) && d.DotnetMemory.TryGetValue("lora", out var lm))
             {
-                Verdict(md, "peak training memory ≤ 1.2 × LoRA r=1 (.NET)", (double)vm.TrainPeakKib / lm.TrainPeakKib, 1.2);
+                Verdict(md, "peak training memory ÷ LoRA r=1's (.NET)", (double)vm.TrainPeakKib / lm.TrainPeakKib, 1.20);
             }
 
             md.AppendLine();
@@ -143,14 +139,10 @@ public static class ModelStepReport
 
     private static void Verdict(StringBuilder md, string what, double? ratio, double limit)
     {
-        if (ratio is null || double.IsNaN(ratio.Value))
+        if (TargetVerdict.AtMost(what, ratio, limit) is { } line)
         {
-            return;
+            md.AppendLine(line);
         }
-
-        var met = ratio.Value <= limit;
-        var by = met ? $"{(limit - ratio.Value) / limit:P0} under" : $"{(ratio.Value - limit) / limit:P0} over";
-        md.AppendLine(Invariant, $"- {what}: {R(ratio)} → **{(met ? "met" : "missed")}** ({by} the limit {limit.ToString("0.00", Invariant)})");
     }
 
     private static double Min(Dictionary<string, List<double>> map, string name)
