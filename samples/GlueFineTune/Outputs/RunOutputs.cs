@@ -1,5 +1,7 @@
+using System.Text;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
+using VectorFit.Serialization;
 
 namespace GlueFineTune.Outputs;
 
@@ -31,11 +33,11 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
 
         VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Adapter, session.Avf.Options.Enabled ? session.Avf.Options : null);
         AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);
-        AtomicText.Write(outputs.StrengthMatrix, matrix.ToMatrixCsv());
-        AtomicText.Write(outputs.StrengthVectors, matrix.ToVectorsCsv());
+        AtomicFile.Write(outputs.StrengthMatrix, s => s.Write(Encoding.UTF8.GetBytes(matrix.ToMatrixCsv())));
+        AtomicFile.Write(outputs.StrengthVectors, s => s.Write(Encoding.UTF8.GetBytes(matrix.ToVectorsCsv())));
         string title = $"AVF training strength — {session.Options.Task.Name}, {session.Options.MethodDisplay}";
         MetricsLog? log = File.Exists(outputs.Metrics) ? MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)) : null;
-        AtomicText.Write(outputs.HeatMap, HeatMapSvg.Render(matrix, title, log?.Epochs, log?.MainMetric));
+        AtomicFile.Write(outputs.HeatMap, s => s.Write(Encoding.UTF8.GetBytes(HeatMapSvg.Render(matrix, title, log?.Epochs, log?.MainMetric))));
         return outputs;
     }
 

@@ -79,11 +79,12 @@ public sealed class MethodTests
     {
         var options = OptionResolver.Build(CliParser.Parse(["--avf-start-epoch", "1.5", "--avf-every-epochs", "0.5", "--n-f", "9", "--epochs", "4"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test");
 
-        AvfOptions schedule = options.AvfSchedule(stepsPerEpoch: 10, totalSteps: 40);
+        AvfOptions schedule = options.AvfSchedule(stepsPerEpoch: 10);
 
-        // Steps 15, 20, 25, 30, 35, 40: six fit in 40 steps, so n_f 9 is capped to 6.
+        // Steps 15, 20, 25, 30, 35, 40: six fit in 4 epochs of 10 steps, so n_f 9 is capped to 6.
         schedule.Should().BeEquivalentTo(new { InitialStep = 15L, Interval = 5L, AvfSteps = 6 }, o => o.ExcludingMissingMembers());
-        FluentActions.Invoking(() => options.AvfSchedule(stepsPerEpoch: 10, totalSteps: 12)).Should().Throw<ArgumentException>().WithMessage("--avf-start-epoch 1.5 is at or past the end of training (1.2 epochs of 10 steps)*");
+        FluentActions.Invoking(() => (options with { Epochs = 1 }).AvfSchedule(stepsPerEpoch: 10)).Should().Throw<ArgumentException>()
+            .WithMessage("--avf-start-epoch 1.5 is at or past the end of training (1 epoch of 10 steps); lower it, train longer (--epochs), or turn AVF off with --n-f 0.");
     }
 
     private static TrainingSession Session(string root, FineTuningMethod method, TextWriter log)
