@@ -294,7 +294,7 @@ internal sealed class GlueTrainer
     private MetricsLog NewLog() => new()
     {
         Task = session.Options.Task.Name,
-        Variant = VariantNames.Name(session.Options.Variant),
+        Variant = session.Options.Method == FineTuningMethod.VectorFit ? VariantNames.Name(session.Options.Variant) : null,
         Method = MethodNames.Name(session.Options.Method),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),

@@ -89,8 +89,8 @@ internal sealed record TrainingOptions
     /// <summary>The AVF schedule (used by the VectorFit variant only).</summary>
     public required AvfOptions Avf { get; init; }
 
-    /// <summary>Where the defaults came from, for the log (e.g. "Table 7, SST-2").</summary>
-    public string PresetSource { get; init; } = "command line";
+    /// <summary>Which settings came from which defaults, for the log (e.g. "epochs, batch, lr from Table 7, SST-2").</summary>
+    public string PresetSource { get; init; } = "every value from the command line";
 
     /// <summary>Stop after this many optimizer steps (a short trial); <c>null</c> to train all epochs.</summary>
     public long? MaxSteps { get; init; }
@@ -155,7 +155,7 @@ internal sealed record TrainingOptions
     /// <returns>The line.</returns>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; {PresetSource}");
 
     private static void Require(bool condition, string message)
     {

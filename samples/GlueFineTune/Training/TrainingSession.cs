@@ -103,8 +103,10 @@ internal sealed class TrainingSession : IDisposable
                 .Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
             log.WriteLine(DescribePooling(model, load, head));
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options, head));
-            log.WriteLine($"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
-                + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
+            log.WriteLine(options.Method == FineTuningMethod.Full
+                ? $"full: every weight trains ({surgery.ModulesToSaveParameterCount:N0}): the encoder ({model.BaseModelPrefix}) and the head ({string.Join(", ", head.Where(h => !h.StartsWith(model.BaseModelPrefix + ".", StringComparison.Ordinal)))})"
+                : $"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
+                    + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
             log.WriteLine(surgery.ToString());
 
             // TorchSharp's AdamW lets the GC free its Scalars mid-call (see VectorFit.Optim.AdamW); this one is the same update, held.

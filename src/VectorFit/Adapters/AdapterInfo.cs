@@ -76,7 +76,12 @@ public sealed record AdapterInfo
             text.Append(CultureInfo.InvariantCulture, $" {pattern}");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $", variant {Variant}");
+        // Under SVFT the VectorFit and NoAvf variants coincide (no AVF): only an ablation that changes what trains is named.
+        if (Method == AdaptationMethod.VectorFit || Variant is not (VectorFitVariant.VectorFit or VectorFitVariant.NoAvf))
+        {
+            text.Append(CultureInfo.InvariantCulture, $", variant {Variant}");
+        }
+
         var selectors = new List<string>();
         if (Preset is not null)
         {

@@ -167,7 +167,7 @@ public sealed class SurgeryReport
     {
         var text = new StringBuilder();
         text.AppendLine(ToString());
-        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Method}{(Method == AdaptationMethod.Svft ? $" ({Config.SvftPattern})" : string.Empty)}, {(Method == AdaptationMethod.VectorFit || Variant is not (VectorFitVariant.VectorFit or VectorFitVariant.NoAvf) ? $"variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, " : string.Empty)}adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
         foreach (var layer in Layers)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");
