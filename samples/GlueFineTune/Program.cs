@@ -29,11 +29,6 @@ internal static class Program
             AppDomain.CurrentDomain.UnhandledException += OnUnhandledException;
         }
 
-        if (args.Length > 0 && args[0] == ImportCommand.Name)
-        {
-            return RunImport(args[1..]);
-        }
-
         CliOptions cli;
         try
         {
@@ -41,7 +36,12 @@ internal static class Program
         }
         catch (UsageException e)
         {
-            return Usage(e);
+            return Usage(e, args.Length > 0 && args[0] == CliParser.ImportVerb ? CliParser.ImportVerb : null);
+        }
+
+        if (cli.Verb == CliParser.ImportVerb)
+        {
+            return RunImport(cli);
         }
 
         if (cli.Help)
@@ -209,16 +209,15 @@ internal static class Program
     private static string DataDirectory(TrainingOptions options) => options.DataDirectory
         ?? throw new InvalidOperationException("a GLUE run needs --data.");
 
-    private static int RunImport(string[] args)
+    private static int RunImport(CliOptions cli)
     {
         try
         {
-            return ImportCommand.Run(args, Console.Out);
+            return ImportCommand.Run(cli, Console.Out);
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return UsageException.ExitCode;
+            return Usage(e, CliParser.ImportVerb);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException or BadImageFormatException)
         {
@@ -227,10 +226,10 @@ internal static class Program
         }
     }
 
-    private static int Usage(UsageException e)
+    private static int Usage(UsageException e, string? verb = null)
     {
         Console.Error.WriteLine($"error: {e.Message}");
-        Console.Error.WriteLine("Run with --help for the options.");
+        Console.Error.WriteLine(verb is null ? "Run with --help for the options." : $"Run {verb} --help for its options.");
         return UsageException.ExitCode;
     }
 }

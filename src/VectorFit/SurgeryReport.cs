@@ -168,7 +168,11 @@ public sealed class SurgeryReport
     {
         var text = new StringBuilder();
         text.AppendLine(ToString());
-        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Config.Method}, variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
+        // Under a method without AVF, VectorFit and NoAvf are the same variant: name the variant only where it says something.
+        var variant = Config.Method.SupportsAvf || Variant is not (VectorFitVariant.VectorFit or VectorFitVariant.NoAvf)
+            ? $"variant: {Variant}{(UsesAvf ? " (train with AVF)" : string.Empty)}, "
+            : string.Empty;
+        text.AppendLine(CultureInfo.InvariantCulture, $"method: {Config.Method}, {variant}adapted layers: {Layers.Count}, adapter params: {AdapterParameterCount:N0}");
         foreach (var layer in Layers)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"  {layer}");

@@ -3,6 +3,24 @@ namespace GlueFineTune.Cli;
 /// <summary>The command line as parsed: every option the user gave, unset ones <c>null</c>.</summary>
 internal sealed record CliOptions
 {
+    /// <summary>The verb (<see cref="CliParser.ImportVerb"/>), or <c>null</c> for training and the demo.</summary>
+    public string? Verb { get; init; }
+
+    /// <summary><c>import-onnx --onnx</c>.</summary>
+    public string? Onnx { get; init; }
+
+    /// <summary><c>import-onnx --vocab</c>.</summary>
+    public string? Vocab { get; init; }
+
+    /// <summary><c>import-onnx --assembly</c>.</summary>
+    public string? Assembly { get; init; }
+
+    /// <summary><c>import-onnx --out</c>.</summary>
+    public string? Out { get; init; }
+
+    /// <summary><c>import-onnx --num-heads</c>.</summary>
+    public int? NumHeads { get; init; }
+
     /// <summary><c>--help</c>.</summary>
     public bool Help { get; init; }
 

@@ -2,17 +2,26 @@ using System.Globalization;
 
 namespace GlueFineTune.Cli;
 
-/// <summary>Parses the command line (<c>--name value</c> or <c>--name=value</c>) into <see cref="CliOptions"/>.</summary>
+/// <summary>
+/// Parses the command line of every verb (training, <c>import-onnx</c>) into <see cref="CliOptions"/>, with one set of
+/// rules: <c>--name value</c> or <c>--name=value</c>, each option once, a value never taken from the next option.
+/// </summary>
 internal static class CliParser
 {
     private delegate CliOptions Apply(CliOptions options, string? value);
 
-    private sealed record Spec(string Name, string? ValueName, Apply Apply);
+    private sealed record Spec(string Name, string? ValueName, Apply Apply, string? Verb = null, bool Shared = false);
 
     private static readonly Spec[] Specs =
     [
-        Flag("--help", o => o with { Help = true }),
-        Flag("-h", o => o with { Help = true }),
+        Flag("--help", o => o with { Help = true }) with { Shared = true },
+        Flag("-h", o => o with { Help = true }) with { Shared = true },
+        Text("--pooling", "NAME", (o, v) => o with { Pooling = v }) with { Shared = true },
+        Text("--onnx", "MODEL.onnx", (o, v) => o with { Onnx = v }) with { Verb = ImportVerb },
+        Text("--vocab", "vocab.txt", (o, v) => o with { Vocab = v }) with { Verb = ImportVerb },
+        Text("--assembly", "FILE.dll", (o, v) => o with { Assembly = v }) with { Verb = ImportVerb },
+        Text("--out", "DIR", (o, v) => o with { Out = v }) with { Verb = ImportVerb },
+        Number("--num-heads", (o, v) => o with { NumHeads = Int(v, "--num-heads", 1) }) with { Verb = ImportVerb },
         Flag("--version", o => o with { Version = true }),
         Flag("--demo", o => o with { Demo = true }),
         Flag("--resume", o => o with { Resume = true }),
@@ -21,7 +30,6 @@ internal static class CliParser
         Text("--model", "DIR", (o, v) => o with { Model = v }),
         Text("--output", "DIR", (o, v) => o with { Output = v }),
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
-        Text("--pooling", "NAME", (o, v) => o with { Pooling = v }),
         Text("--method", "NAME", (o, v) => o with { Method = v }),
         Text("--svft-pattern", "NAME", (o, v) => o with { SvftPattern = v }),
         Text("--train", "FILE", (o, v) => o with { Train = v }),
@@ -48,19 +56,26 @@ internal static class CliParser
         new("--lr", "X", (o, v) => o with { LearningRate = PositiveDouble(v, "--lr") }),
     ];
 
-    /// <summary>The option names this parser knows.</summary>
-    public static IEnumerable<string> OptionNames => Specs.Select(s => s.Name);
+    /// <summary>The verb that converts an ONNX export (the first argument); without a verb the program trains.</summary>
+    public const string ImportVerb = "import-onnx";
 
-    /// <summary>Parses <paramref name="args"/>.</summary>
+    /// <summary>The option names a verb takes.</summary>
+    /// <param name="verb"><see cref="ImportVerb"/>, or <c>null</c> for training.</param>
+    /// <returns>The names.</returns>
+    public static IEnumerable<string> OptionNames(string? verb) => Specs.Where(s => s.Shared || s.Verb == verb).Select(s => s.Name);
+
+    /// <summary>Parses <paramref name="args"/>: an optional verb first, then its options.</summary>
     /// <param name="args">The program's arguments.</param>
     /// <returns>The options.</returns>
-    /// <exception cref="UsageException">An option is unknown, repeated, lacks its value or has a malformed one.</exception>
+    /// <exception cref="UsageException">An option is unknown to the verb, repeated, lacks its value or has a malformed one.</exception>
     public static CliOptions Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var options = new CliOptions();
+        string? verb = args.Count > 0 && args[0] == ImportVerb ? ImportVerb : null;
+        var options = new CliOptions { Verb = verb };
+        var known = Specs.Where(s => s.Shared || s.Verb == verb).ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < args.Count; i++)
+        for (int i = verb is null ? 0 : 1; i < args.Count; i++)
         {
             string arg = args[i];
             string name = arg;
@@ -72,8 +87,8 @@ internal static class CliParser
                 inline = arg[(equals + 1)..];
             }
 
-            Spec spec = Specs.FirstOrDefault(s => s.Name == name)
-                ?? throw new UsageException(UnknownMessage(arg));
+            Spec spec = known.FirstOrDefault(s => s.Name == name)
+                ?? throw new UsageException(UnknownMessage(arg, verb, known));
             if (!seen.Add(spec.Name == "-h" ? "--help" : spec.Name) && spec.ValueName is not null)
             {
                 throw new UsageException($"{spec.Name} is given twice; pass it once.");
@@ -111,12 +126,13 @@ internal static class CliParser
         return options;
     }
 
-    private static string UnknownMessage(string arg)
+    private static string UnknownMessage(string arg, string? verb, IEnumerable<Spec> known)
     {
         string name = arg.Split('=')[0];
-        string? near = Specs.Select(s => s.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
+        string? near = known.Select(s => s.Name).OrderBy(n => Distance(n, name)).FirstOrDefault();
         string suggestion = near is not null && Distance(near, name) <= 3 ? $" Did you mean {near}?" : string.Empty;
-        return $"unknown option \"{arg}\".{suggestion}"; // Program adds "Run with --help for the options." to every usage error
+        string where = verb is null ? string.Empty : $" for {verb}";
+        return $"unknown option \"{arg}\"{where}.{suggestion}"; // Program adds how to get the help to every usage error
     }
 
     private static Spec Flag(string name, Func<CliOptions, CliOptions> apply) => new(name, null, (o, _) => apply(o));

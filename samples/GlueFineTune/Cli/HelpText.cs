@@ -41,7 +41,8 @@ internal static class HelpText
                               | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)
           --pooling NAME      pooler (default: the checkpoint's pooler on [CLS], trained with the head; a missing
                               one is initialised) | cls ([CLS] hidden state) | mean (mean over the tokens: what
-                              sentence-transformers models such as all-MiniLM-L6-v2 were trained with)
+                              sentence-transformers models such as all-MiniLM-L6-v2 were trained with); a folder
+                              with sentence-transformers' 1_Pooling/config.json (import-onnx writes one) defaults to it
           --epochs N          training epochs
           --batch-size N      training batch size
           --eval-batch-size N dev batch size (default 64)
@@ -75,9 +76,10 @@ internal static class HelpText
           --version           the VectorFit, TorchSharp and libtorch this program runs on (loaded, not as built)
           -h, --help          this text
 
-        Outputs in --output: adapter.safetensors (VectorFit adapter), metrics.json (dev metrics per epoch),
-        avf_strength.csv and avf_strength.svg (training strength per vector type × layer, like the paper's
-        Figure 3), avf_vectors.csv (one line per vector) and checkpoint/ (for --resume).
+        Outputs in --output: adapter.safetensors (the adapter; --method full: finetuned.safetensors, every weight),
+        metrics.json (dev metrics per epoch), checkpoint/ (for --resume), and for --method vectorfit avf_strength.csv
+        and avf_strength.svg (training strength per vector type × layer, like the paper's Figure 3) and
+        avf_vectors.csv (one line per vector).
 
         Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved).
         """;

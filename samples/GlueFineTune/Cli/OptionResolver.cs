@@ -77,10 +77,7 @@ internal static class OptionResolver
             throw new InvalidDataException(e.Message, e); // "FILE, line N: …", reported as an error like any bad file
         }
         int epochs = cli.Epochs ?? 3;
-        bool stepsGiven = cli.InitialStep is not null || cli.Interval is not null;
-        var withEpochs = stepsGiven ? cli : cli with { AvfStartEpoch = cli.AvfStartEpoch ?? (0.4 * epochs), AvfEveryEpochs = cli.AvfEveryEpochs ?? (0.1 * epochs) };
-        return Build(withEpochs, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults (batch 32, lr 1e-3, 3 epochs, AVF from 40% of training every 10%)")
-            with { CustomData = data };
+        return Build(cli, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults", (0.4 * epochs, 0.1 * epochs)) with { CustomData = data };
     }
 
     /// <summary>Applies the command line's overrides to a preset (also used by the demo with its own preset).</summary>
@@ -90,12 +87,19 @@ internal static class OptionResolver
     /// <param name="output">The output folder.</param>
     /// <param name="preset">Defaults for epochs, batch size, learning rate and the AVF schedule.</param>
     /// <param name="presetSource">Where the defaults come from, for the log.</param>
+    /// <param name="avfEpochs">The default AVF schedule in epochs (start, interval) instead of the preset's steps, or <c>null</c>.</param>
     /// <returns>Validated options.</returns>
     /// <exception cref="UsageException">A value is invalid.</exception>
-    public static TrainingOptions Build(CliOptions cli, GlueTask task, string model, string output, AvfPreset preset, string presetSource)
+    public static TrainingOptions Build(CliOptions cli, GlueTask task, string model, string output, AvfPreset preset, string presetSource, (double Start, double Every)? avfEpochs = null)
     {
         ArgumentNullException.ThrowIfNull(cli);
         ArgumentNullException.ThrowIfNull(preset);
+        bool avfGiven = cli.InitialStep is not null || cli.Interval is not null || cli.AvfSteps is not null || cli.K is not null || cli.AvfStartEpoch is not null || cli.AvfEveryEpochs is not null;
+        if (avfEpochs is { } byEpochs && cli.InitialStep is null && cli.Interval is null)
+        {
+            cli = cli with { AvfStartEpoch = cli.AvfStartEpoch ?? byEpochs.Start, AvfEveryEpochs = cli.AvfEveryEpochs ?? byEpochs.Every };
+        }
+
         VectorFitVariant variant = VectorFitVariant.VectorFit;
         if (cli.Variant is { } name && !VariantNames.TryParse(name, out variant))
         {
@@ -127,7 +131,9 @@ internal static class OptionResolver
             throw new UsageException($"--variant {v} is one of VectorFit's ablations; it does not apply to --method {MethodNames.Name(method)}.");
         }
 
-        Pooling pooling = Pooling.Pooler;
+        // Without --pooling, a folder that records its own (sentence-transformers' 1_Pooling/config.json, which import-onnx writes) uses it.
+        Pooling? folderPooling = cli.Pooling is null ? SentenceTransformersPooling.Read(model) : null;
+        Pooling pooling = folderPooling ?? Pooling.Pooler;
         if (cli.Pooling is { } p && !PoolingNames.TryParse(p, out pooling))
         {
             throw new UsageException($"--pooling \"{p}\" is unknown; use {string.Join(", ", PoolingNames.Names)}.");
@@ -151,6 +157,14 @@ internal static class OptionResolver
             AvfSteps = cli.AvfSteps ?? preset.AvfOptions.AvfSteps,
             K = cli.K ?? preset.AvfOptions.K,
         };
+        // The log names the settings the defaults gave, not the defaults themselves (issue 19: they may all be overridden).
+        var fromPreset = new List<string>();
+        fromPreset.AddRange(cli.Epochs is null ? ["epochs"] : []);
+        fromPreset.AddRange(cli.BatchSize is null ? ["batch"] : []);
+        fromPreset.AddRange(cli.LearningRate is null && method != FineTuningMethod.Full ? ["lr"] : []);
+        fromPreset.AddRange(!avfGiven && method == FineTuningMethod.VectorFit && variant.UsesAvf() ? ["AVF schedule"] : []);
+        string lrNote = (cli.LearningRate is null && method == FineTuningMethod.Full ? "; lr: --method full's default" : string.Empty)
+            + (folderPooling is not null ? $"; pooling: the model folder's {SentenceTransformersPooling.RelativePath}" : string.Empty);
         var options = new TrainingOptions
         {
             Task = task,
@@ -168,7 +182,7 @@ internal static class OptionResolver
             MaxLength = cli.MaxLength ?? 128,
             Seed = cli.Seed ?? 42,
             Avf = avf,
-            PresetSource = presetSource,
+            PresetSource = (fromPreset.Count == 0 ? "every value from the command line" : $"{string.Join(", ", fromPreset)} from {presetSource}") + lrNote,
             MaxSteps = cli.MaxSteps,
             Resume = cli.Resume,
             AvfStartEpoch = cli.AvfStartEpoch,
@@ -199,6 +213,11 @@ internal static class OptionResolver
     /// <summary>Checks the checkpoint folder before any data is read: it exists and holds config.json, the weights and a tokenizer.</summary>
     private static string RequireModel(string? value)
     {
+        if (value is not null && File.Exists(value))
+        {
+            throw new UsageException($"--model {value} is a file; pass the folder that holds it ({Path.GetDirectoryName(Path.GetFullPath(value))}): a Hugging Face checkpoint folder with config.json, model.safetensors and vocab.txt or spm.model.");
+        }
+
         string model = RequireDirectory(value, "--model", "a Hugging Face checkpoint folder (config.json, model.safetensors, vocab.txt or spm.model)");
         var missing = new List<string>();
         if (!File.Exists(Path.Combine(model, TransformerConfig.FileName)))

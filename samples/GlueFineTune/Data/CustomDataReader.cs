@@ -82,6 +82,13 @@ internal static class CustomDataReader
             {
                 throw new InvalidDataException($"{trainPath}: every row has label \"{labelNames.FirstOrDefault()}\"; classification needs at least two classes (or pass --regression for numeric targets).");
             }
+
+            if (labelNames.Count > 2 && labelNames.Count * 2 > seen.Count)
+            {
+                // An id or a free-text column read as the label: one class per row leaves nothing to learn per class.
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{trainPath}: the label column \"{label}\" has {labelNames.Count} classes in {seen.Count} rows (e.g. {string.Join(", ", labelNames.Take(3).Select(l => $"\"{l}\""))}), fewer than two examples per class; it looks like an identifier or a text, not a label. Name the label column with --label-column NAME, or pass --regression for a numeric target."));
+            }
         }
 
         GlueTask task = GlueTask.Custom("custom", labelNames, pair is not null, regression);

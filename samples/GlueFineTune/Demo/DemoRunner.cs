@@ -104,7 +104,7 @@ internal static class DemoRunner
         }
 
         double chance = dev.GroupBy(e => e.Label).Max(g => g.Count()) / (double)dev.Count;
-        log.WriteLine($"[2/3] fine-tuning with {VariantNames.Display(options.Variant)} on the demo sentiment task ({train.Count} train / {dev.Count} dev, chance {chance:P0})");
+        log.WriteLine($"[2/3] fine-tuning with {options.MethodDisplay} on the demo sentiment task ({train.Count} train / {dev.Count} dev, chance {chance:P0})");
         log.WriteLine($"      {options.Describe()}");
 
         using var nested = new IndentedWriter(log, "      ");
@@ -149,7 +149,7 @@ internal static class DemoRunner
 
         string[] known =
         [
-            "base-checkpoint", "checkpoint", "checkpoint.new", "checkpoint.old", RunOutputs.AdapterFileName, MetricsLog.FileName,
+            "base-checkpoint", "checkpoint", "checkpoint.new", "checkpoint.old", RunOutputs.AdapterFileName, RunOutputs.FineTunedFileName, MetricsLog.FileName,
             "avf_strength.csv", "avf_vectors.csv", "avf_strength.svg",
         ];
         var foreign = Directory.EnumerateFileSystemEntries(output).Select(Path.GetFileName).Where(n => !known.Contains(n)).ToList();

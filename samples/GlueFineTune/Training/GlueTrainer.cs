@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text;
 using GlueFineTune.Metrics;
 using VectorFit.Transformers.Models;
 using GlueFineTune.Outputs;
+using VectorFit.Serialization;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Training;
@@ -191,7 +193,7 @@ internal sealed class GlueTrainer
             FrozenVectors = session.Avf.FrozenSet.Select(v => v.Name).ToList(),
             ElapsedSeconds = Math.Round(elapsed.TotalSeconds, 3),
         });
-        AtomicText.Write(metricsPath, metrics.ToJson());
+        AtomicFile.Write(metricsPath, s => s.Write(Encoding.UTF8.GetBytes(metrics.ToJson())));
         string frozen = session.Avf.FrozenSet.Count > 0 ? $", {session.Avf.FrozenSet.Count} vectors frozen" : string.Empty;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train loss {trainLoss:F4}, dev {evaluation}{frozen}"));
         return evaluation;
@@ -271,13 +273,14 @@ internal sealed class GlueTrainer
             return;
         }
 
-        long lastStep = avf.LastAvfStep ?? 0;
-        int reached = lastStep <= total ? avf.AvfSteps : (int)Math.Max(0, ((total - avf.InitialStep) / avf.Interval) + 1);
+        // The scheduler knows the run's length (TotalSteps) and has checked the schedule against it (ScheduleWarning).
+        string fit = session.Avf.ScheduleWarning is null ? string.Empty
+            : avf.InitialStep > total ? $" — AVF does not start: this run stops after {total} steps, before the first AVF step, so nothing is frozen"
+            : $" — only the AVF steps up to step {total} run (this run's end), not all {avf.AvfSteps}";
         string epochs = session.Options.AvfStartEpoch is { } start
             ? string.Create(CultureInfo.InvariantCulture, $" (from epoch {start:0.###} every {session.Options.AvfEveryEpochs ?? 1:0.###} epochs)")
             : string.Empty;
-        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}{epochs}"
-            + (reached < avf.AvfSteps ? $" — warning: only {reached} of the {avf.AvfSteps} AVF steps fall within the {total} training steps" : string.Empty));
+        log.WriteLine($"AVF: t_i {avf.InitialStep}, t_f {avf.Interval}, n_f {avf.AvfSteps}, k {avf.K}, β {avf.Beta.ToString(CultureInfo.InvariantCulture)}{epochs}{fit}");
     }
 
     private string Fingerprint()
@@ -291,7 +294,7 @@ internal sealed class GlueTrainer
     private MetricsLog NewLog() => new()
     {
         Task = session.Options.Task.Name,
-        Variant = VariantNames.Name(session.Options.Variant),
+        Variant = session.Options.Method == FineTuningMethod.VectorFit ? VariantNames.Name(session.Options.Variant) : null,
         Method = MethodNames.Name(session.Options.Method),
         Model = session.Options.ModelDirectory,
         MainMetric = session.Options.Task.MainMetric.Name(),

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using GlueFineTune.Outputs;
 using TorchSharp.Modules;
@@ -100,7 +101,7 @@ internal static class TrainingCheckpoint
         File.WriteAllText(Path.Combine(fresh, MetricsFile), metrics.ToJson());
         File.WriteAllText(Path.Combine(fresh, StateFile), JsonSerializer.Serialize(state, Json));
         string manifest = string.Concat(Files.Select(f => $"{Sha256(Path.Combine(fresh, f))}  {f}\n"));
-        AtomicText.Write(Path.Combine(fresh, ManifestFile), manifest);
+        AtomicFile.Write(Path.Combine(fresh, ManifestFile), s => s.Write(Encoding.UTF8.GetBytes(manifest)));
 
         if (Directory.Exists(backup))
         {

@@ -89,8 +89,8 @@ internal sealed record TrainingOptions
     /// <summary>The AVF schedule (used by the VectorFit variant only).</summary>
     public required AvfOptions Avf { get; init; }
 
-    /// <summary>Where the defaults came from, for the log (e.g. "Table 7, SST-2").</summary>
-    public string PresetSource { get; init; } = "command line";
+    /// <summary>Which settings came from which defaults, for the log (e.g. "epochs, batch, lr from Table 7, SST-2").</summary>
+    public string PresetSource { get; init; } = "every value from the command line";
 
     /// <summary>Stop after this many optimizer steps (a short trial); <c>null</c> to train all epochs.</summary>
     public long? MaxSteps { get; init; }
@@ -124,14 +124,14 @@ internal sealed record TrainingOptions
     }
 
     /// <summary>
-    /// The AVF schedule in steps: <see cref="Avf"/>, or, with <see cref="AvfStartEpoch"/> and
-    /// <see cref="AvfEveryEpochs"/>, those epochs turned into steps (<c>n_f</c> capped to the AVF steps that fit).
+    /// The AVF schedule in steps: <see cref="Avf"/>, or, with <see cref="AvfStartEpoch"/> and <see cref="AvfEveryEpochs"/>,
+    /// those epochs turned into steps of the planned <see cref="Epochs"/> (<c>n_f</c> capped to the AVF steps that fit).
+    /// <see cref="MaxSteps"/> stops the run early without changing its schedule, as it leaves the learning rate's.
     /// </summary>
     /// <param name="stepsPerEpoch">Optimizer steps per epoch.</param>
-    /// <param name="totalSteps">Steps in the run.</param>
     /// <returns>The schedule.</returns>
     /// <exception cref="ArgumentException">The epochs put the first AVF step after the end of training.</exception>
-    public AvfOptions AvfSchedule(long stepsPerEpoch, long totalSteps)
+    public AvfOptions AvfSchedule(long stepsPerEpoch)
     {
         if (AvfStartEpoch is not { } start || !Avf.Enabled)
         {
@@ -139,15 +139,15 @@ internal sealed record TrainingOptions
         }
 
         double every = AvfEveryEpochs ?? 1;
-        double totalEpochs = totalSteps / (double)stepsPerEpoch;
         try
         {
-            AvfOptions fitting = AvfOptions.FromEpochs(stepsPerEpoch, totalEpochs, avfSteps: null, initialEpochs: start, intervalEpochs: every, k: Avf.K, beta: Avf.Beta);
+            AvfOptions fitting = AvfOptions.FromEpochs(stepsPerEpoch, Epochs, avfSteps: null, initialEpochs: start, intervalEpochs: every, k: Avf.K, beta: Avf.Beta);
             return fitting with { AvfSteps = Math.Min(fitting.AvfSteps, Avf.AvfSteps) };
         }
         catch (ArgumentOutOfRangeException e)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--avf-start-epoch {start} is at or past the end of training ({totalEpochs:0.##} epochs of {stepsPerEpoch} steps); lower it or train longer."), e);
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"--avf-start-epoch {start:0.###} is at or past the end of training ({Epochs} epoch{(Epochs == 1 ? string.Empty : "s")} of {stepsPerEpoch} steps); lower it, train longer (--epochs), or turn AVF off with --n-f 0."), e);
         }
     }
 
@@ -155,7 +155,7 @@ internal sealed record TrainingOptions
     /// <returns>The line.</returns>
     public string Describe() => string.Create(
         CultureInfo.InvariantCulture,
-        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; defaults from {PresetSource}");
+        $"task {Task.Name}, method {MethodDisplay}, pooling {PoolingNames.Name(Pooling)}, epochs {Epochs}, batch {BatchSize}, lr {LearningRate:G3} ({Schedule.ToString().ToLowerInvariant()} decay, AdamW β 0.9/0.999, no weight decay, no warmup), max length {MaxLength}, seed {Seed}; {PresetSource}");
 
     private static void Require(bool condition, string message)
     {

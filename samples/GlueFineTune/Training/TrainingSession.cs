@@ -21,8 +21,12 @@ internal sealed class TrainingSession : IDisposable
         EncodedDataset train,
         EncodedDataset dev,
         VectorFit.Optim.AdamW optimizer,
-        AvfScheduler avf)
+        AvfScheduler avf,
+        long stepsPerEpoch,
+        long totalSteps)
     {
+        StepsPerEpoch = stepsPerEpoch;
+        TotalSteps = totalSteps;
         Options = options;
         Model = model;
         Load = load;
@@ -61,10 +65,10 @@ internal sealed class TrainingSession : IDisposable
     public AvfScheduler Avf { get; }
 
     /// <summary>Optimizer steps per epoch.</summary>
-    public long StepsPerEpoch => (Train.Count + Options.BatchSize - 1) / Options.BatchSize;
+    public long StepsPerEpoch { get; }
 
     /// <summary>Steps in the whole run (<see cref="TrainingOptions.MaxSteps"/> caps it).</summary>
-    public long TotalSteps => Math.Min(StepsPerEpoch * Options.Epochs, Options.MaxSteps ?? long.MaxValue);
+    public long TotalSteps { get; }
 
     /// <summary>Loads, adapts and prepares everything; writes what it does to <paramref name="log"/>.</summary>
     /// <param name="options">The run's options (validated here).</param>
@@ -99,19 +103,20 @@ internal sealed class TrainingSession : IDisposable
                 .Distinct(StringComparer.Ordinal).Select(p => p.TrimEnd('.')).ToList();
             log.WriteLine(DescribePooling(model, load, head));
             SurgeryReport surgery = ModelSurgery.Apply(model, SurgeryConfig(model, options, head));
-            log.WriteLine($"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
-                + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
+            log.WriteLine(options.Method == FineTuningMethod.Full
+                ? $"full: every weight trains ({surgery.ModulesToSaveParameterCount:N0}): the encoder ({model.BaseModelPrefix}) and the head ({string.Join(", ", head.Where(h => !h.StartsWith(model.BaseModelPrefix + ".", StringComparison.Ordinal)))})"
+                : $"{MethodNames.Name(options.Method)}: {surgery.Layers.Count} adapted layers, {options.MethodDisplay}; "
+                    + $"adapter params {surgery.AdapterParameterCount:N0}, head ({string.Join(", ", surgery.ModulesToSave)}) {surgery.ModulesToSaveParameterCount:N0}");
             log.WriteLine(surgery.ToString());
 
-            var parameters = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.parameter).ToList();
             // TorchSharp's AdamW lets the GC free its Scalars mid-call (see VectorFit.Optim.AdamW); this one is the same update, held.
-            var optimizer = new VectorFit.Optim.AdamW(parameters, lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
+            var optimizer = new VectorFit.Optim.AdamW(surgery.GetTrainableParameters(), lr: options.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0);
             long stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
             long totalSteps = Math.Min(stepsPerEpoch * options.Epochs, options.MaxSteps ?? long.MaxValue);
-            AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch, totalSteps) : AvfOptions.None;
-            AvfScheduler avf = AvfScheduler.FromModel(model, schedule);
+            AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch) : AvfOptions.None;
+            AvfScheduler avf = AvfScheduler.FromModel(model, schedule, totalSteps);
             model.train();
-            return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf);
+            return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf, stepsPerEpoch, totalSteps);
         }
         catch
         {

@@ -77,7 +77,12 @@ public sealed record AdapterInfo
             text.Append(CultureInfo.InvariantCulture, $" {pattern}");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $", variant {Variant}");
+        // Under a method without AVF (SVFT) the VectorFit and NoAvf variants coincide: only an ablation that changes what trains is named.
+        if (AdapterMethod.For(Method).SupportsAvf || Variant is not (VectorFitVariant.VectorFit or VectorFitVariant.NoAvf))
+        {
+            text.Append(CultureInfo.InvariantCulture, $", variant {Variant}");
+        }
+
         var selectors = new List<string>();
         if (Preset is not null)
         {

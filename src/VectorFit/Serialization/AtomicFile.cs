@@ -3,13 +3,22 @@ namespace VectorFit.Serialization;
 /// <summary>
 /// Writes a file all-or-nothing: the content goes to a temporary file in the same folder, which is flushed
 /// to disk and then renamed over the target, so a crash or an error leaves either the old file or the new
-/// one, never half of one.
+/// one, never half of one. The adapter and safetensors writers use it; so can an application for its own files
+/// (metrics, reports), which then share the same clean-up of temporaries that killed writes left behind.
 /// </summary>
-internal static class AtomicFile
+/// <remarks>The temporary file is <c>.NAME.GUID.tmp</c> beside the target, held with <see cref="FileShare.None"/> while it is written.</remarks>
+public static class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>, atomically.</summary>
+    /// <param name="path">The file to create or replace; its folder must exist.</param>
+    /// <param name="write">Writes the whole content to the stream it is given (a temporary file, not yet the target).</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> names a root folder, not a file.</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist.</exception>
+    /// <remarks>An exception from <paramref name="write"/> leaves the target as it was and removes the temporary file.</remarks>
     public static void Write(string path, Action<Stream> write)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(write);
         var full = System.IO.Path.GetFullPath(path);
         var folder = System.IO.Path.GetDirectoryName(full)
             ?? throw new ArgumentException($"'{path}' names no file (it is a root folder).", nameof(path));
@@ -40,8 +49,9 @@ internal static class AtomicFile
     /// <summary>
     /// Removes the temporary files that killed writes of <paramref name="path"/> left behind (<c>.NAME.GUID.tmp</c>). A
     /// temporary file a live writer still holds (opened with <see cref="FileShare.None"/>, which locks it) is left alone.
-    /// Best effort: errors are ignored.
+    /// Best effort: errors are ignored. <see cref="Write"/> calls it before each write.
     /// </summary>
+    /// <param name="path">The target file whose leftover temporaries to remove.</param>
     public static void RemoveStaleTemporaries(string path)
     {
         try

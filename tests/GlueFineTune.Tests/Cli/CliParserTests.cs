@@ -1,4 +1,5 @@
 using GlueFineTune.Cli;
+using GlueFineTune.Import;
 
 namespace GlueFineTune.Tests.Cli;
 
@@ -41,9 +42,39 @@ public sealed class CliParserTests
     [Fact]
     public void EveryOptionIsDocumentedInHelp()
     {
-        foreach (string name in CliParser.OptionNames)
+        foreach (string name in CliParser.OptionNames(null))
         {
             HelpText.Text.Should().Contain(name, $"{name} must be documented in --help");
         }
+
+        foreach (string name in CliParser.OptionNames(CliParser.ImportVerb))
+        {
+            ImportCommand.Help.Should().Contain(name, $"{name} must be documented in import-onnx --help");
+        }
+    }
+
+    /// <summary>import-onnx is parsed by the same parser with the same rules as training (issue 20).</summary>
+    [Theory]
+    [InlineData(new[] { "import-onnx", "--outt", "x" }, "unknown option \"--outt\" for import-onnx. Did you mean --out?")]
+    [InlineData(new[] { "import-onnx", "--output", "x" }, "unknown option \"--output\" for import-onnx. Did you mean --out?")]
+    [InlineData(new[] { "import-onnx", "--out" }, "--out needs a value: --out DIR")]
+    [InlineData(new[] { "import-onnx", "--onnx", "--out", "x" }, "--onnx needs a value: --onnx MODEL.onnx")]
+    [InlineData(new[] { "import-onnx", "--out", "a", "--out=b" }, "--out is given twice")]
+    [InlineData(new[] { "import-onnx", "--num-heads", "0" }, "--num-heads must be at least 1, got 0")]
+    [InlineData(new[] { "import-onnx", "--num-heads", "six" }, "--num-heads must be a whole number, got \"six\"")]
+    [InlineData(new[] { "--out", "x" }, "unknown option \"--out\". Did you mean")]
+    public void ImportOnnxFollowsTheSameRules(string[] args, string expected)
+    {
+        var act = () => CliParser.Parse(args);
+
+        act.Should().Throw<UsageException>().Which.Message.Should().Contain(expected);
+    }
+
+    [Fact]
+    public void ImportOnnxOptionsAreParsed()
+    {
+        var options = CliParser.Parse(["import-onnx", "--onnx=m.onnx", "--vocab", "v.txt", "--out", "dir", "--num-heads", "12", "--pooling", "cls"]);
+
+        options.Should().BeEquivalentTo(new { Verb = "import-onnx", Onnx = "m.onnx", Vocab = "v.txt", Out = "dir", NumHeads = 12, Pooling = "cls" }, o => o.ExcludingMissingMembers());
     }
 }

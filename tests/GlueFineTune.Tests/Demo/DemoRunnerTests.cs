@@ -36,13 +36,13 @@ public sealed class DemoRunnerTests : IDisposable
         metrics.Epochs.Select(e => e.Epoch).Should().Equal(1, 2);
         metrics.Epochs.Should().OnlyContain(e => e.Dev.ContainsKey("accuracy"));
         metrics.Epochs[^1].FrozenVectors.Should().HaveCount(3, "AVF froze k = 3 vectors");
-        AdapterInfo info = VectorFitAdapter.ReadInfo(outputs.Adapter);
+        AdapterInfo info = VectorFitAdapter.ReadInfo(outputs.Weights);
         info.Variant.Should().Be(VectorFitVariant.VectorFit);
         info.ModulesToSave.Should().Equal(["bert.pooler", "classifier"], "the default pooling, pooler, trains the toy checkpoint's pre-trained pooler with the head");
         info.AvfOptions!.K.Should().Be(3);
-        File.ReadAllLines(outputs.StrengthMatrix).Should().HaveCount(13, "a header and 12 vector types");
-        File.ReadAllText(outputs.StrengthMatrix).Should().StartWith("vector,layer_0,layer_1\nsigma_q,");
-        XDocument.Parse(File.ReadAllText(outputs.HeatMap)).Root!.Name.LocalName.Should().Be("svg");
+        File.ReadAllLines(outputs.StrengthMatrix!).Should().HaveCount(13, "a header and 12 vector types");
+        File.ReadAllText(outputs.StrengthMatrix!).Should().StartWith("vector,layer_0,layer_1\nsigma_q,");
+        XDocument.Parse(File.ReadAllText(outputs.HeatMap!)).Root!.Name.LocalName.Should().Be("svg");
         log.ToString().Should().Contain("[3/3] results").And.Contain("dev accuracy").And.Contain("chance 50");
         log.ToString().Split(Environment.NewLine)[0].Should().Be($"output folder: {Path.GetFullPath(dir.Path)}", "the folder is the first thing the demo says");
     }

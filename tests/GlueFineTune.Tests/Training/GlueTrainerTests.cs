@@ -43,7 +43,7 @@ public sealed class GlueTrainerTests
         outcome.Completed.Should().BeTrue();
         outcome.LastEvaluation!.ToDictionary().Keys.Should().Equal("pearson", "spearman");
         session.Avf.Options.Enabled.Should().BeFalse("only the VectorFit variant uses AVF");
-        File.ReadAllText(outputs.StrengthMatrix).Should().Contain("sigma_q").And.Contain("b_f2");
+        File.ReadAllText(outputs.StrengthMatrix!).Should().Contain("sigma_q").And.Contain("b_f2");
     }
 
     [Theory]
@@ -55,7 +55,7 @@ public sealed class GlueTrainerTests
         using var session = Session(dir.Path, GlueTask.Sst2, VectorFitVariant.Sigma, maxSteps: 2, deberta);
 
         new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false).Run(CancellationToken.None);
-        string csv = RunOutputs.Write(session).StrengthMatrix;
+        string csv = RunOutputs.Write(session).StrengthMatrix!;
 
         File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')[0]).Should().Equal("sigma_q", "sigma_k", "sigma_v", "sigma_o", "sigma_f1", "sigma_f2");
     }

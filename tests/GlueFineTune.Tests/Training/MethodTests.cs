@@ -3,6 +3,7 @@ using GlueFineTune.Data;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit;
+using VectorFit.Adapters;
 
 namespace GlueFineTune.Tests.Training;
 
@@ -28,10 +29,47 @@ public sealed class MethodTests
         session.Avf.Vectors.Should().BeEmpty();
         session.Model.state_dict()["bert.embeddings.word_embeddings.weight"].allclose(before, rtol: 0, atol: 0).Should().BeFalse("the embeddings train too");
         outcome.Completed.Should().BeTrue();
-        File.Exists(outputs.Adapter).Should().BeTrue();
+        File.Exists(outputs.Weights).Should().BeTrue();
         MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)).Method.Should().Be("full");
-        log.ToString().Should().Contain("full: 0 adapted layers, full fine-tuning");
         before.Dispose();
+    }
+
+    /// <summary>Issue 19: full fine-tuning's encoder is not a "head" nor its whole-model output an "adapter"; no AVF files either.</summary>
+    [Fact]
+    public void Full_fine_tuning_names_the_encoder_and_its_weights_and_writes_no_avf_files()
+    {
+        using var dir = new TempDirectory();
+        var log = new StringWriter();
+        using var session = Session(dir.Path, FineTuningMethod.Full, log);
+        new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false).Run(CancellationToken.None);
+
+        RunOutputs outputs = RunOutputs.Write(session);
+
+        log.ToString().Should().Contain("full: every weight trains (").And.Contain("): the encoder (bert) and the head (classifier)")
+            .And.NotContain("adapted layers").And.NotContain("head (bert");
+        Path.GetFileName(outputs.Weights).Should().Be("finetuned.safetensors");
+        string described = string.Join("\n", outputs.Describe());
+        described.Should().Contain("fine-tuned weights").And.NotContain("adapter").And.NotContain("AVF");
+        Directory.GetFiles(Path.Combine(dir.Path, "out")).Select(Path.GetFileName).Should().BeEquivalentTo("finetuned.safetensors", "metrics.json");
+        MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)).Variant.Should().BeNull("variants are VectorFit's");
+    }
+
+    /// <summary>Issue 19: SVFT has no AVF vectors, so no empty AVF CSVs nor an empty heat map; nothing calls it "variant VectorFit".</summary>
+    [Fact]
+    public void Svft_writes_only_what_applies_and_is_not_called_a_vectorfit_variant()
+    {
+        using var dir = new TempDirectory();
+        var log = new StringWriter();
+        using var session = Session(dir.Path, FineTuningMethod.Svft, log);
+        new GlueTrainer(session, TextWriter.Null, TextWriter.Null, false).Run(CancellationToken.None);
+
+        RunOutputs outputs = RunOutputs.Write(session);
+
+        Directory.GetFiles(Path.Combine(dir.Path, "out")).Select(Path.GetFileName).Should().BeEquivalentTo("adapter.safetensors", "metrics.json");
+        string.Join("\n", outputs.Describe()).Should().Contain("adapter").And.NotContain("AVF");
+        VectorFitAdapter.ReadInfo(outputs.Weights).ToString().Should().Contain("method Svft").And.NotContain("variant");
+        log.ToString().Should().NotContain("variant: VectorFit");
+        MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)).Variant.Should().BeNull();
     }
 
     [Fact]
@@ -78,11 +116,12 @@ public sealed class MethodTests
     {
         var options = OptionResolver.Build(CliParser.Parse(["--avf-start-epoch", "1.5", "--avf-every-epochs", "0.5", "--n-f", "9", "--epochs", "4"]), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test");
 
-        AvfOptions schedule = options.AvfSchedule(stepsPerEpoch: 10, totalSteps: 40);
+        AvfOptions schedule = options.AvfSchedule(stepsPerEpoch: 10);
 
-        // Steps 15, 20, 25, 30, 35, 40: six fit in 40 steps, so n_f 9 is capped to 6.
+        // Steps 15, 20, 25, 30, 35, 40: six fit in 4 epochs of 10 steps, so n_f 9 is capped to 6.
         schedule.Should().BeEquivalentTo(new { InitialStep = 15L, Interval = 5L, AvfSteps = 6 }, o => o.ExcludingMissingMembers());
-        FluentActions.Invoking(() => options.AvfSchedule(stepsPerEpoch: 10, totalSteps: 12)).Should().Throw<ArgumentException>().WithMessage("--avf-start-epoch 1.5 is at or past the end of training (1.2 epochs of 10 steps)*");
+        FluentActions.Invoking(() => (options with { Epochs = 1 }).AvfSchedule(stepsPerEpoch: 10)).Should().Throw<ArgumentException>()
+            .WithMessage("--avf-start-epoch 1.5 is at or past the end of training (1 epoch of 10 steps); lower it, train longer (--epochs), or turn AVF off with --n-f 0.");
     }
 
     private static TrainingSession Session(string root, FineTuningMethod method, TextWriter log)

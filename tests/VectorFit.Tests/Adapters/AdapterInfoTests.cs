@@ -59,7 +59,7 @@ public sealed class AdapterInfoTests
         var text = info.ToString();
 
         text.Should().Be(
-            $"VectorFit adapter (format 1, VectorFit 0.1.0): method Svft {SvftPattern.Banded(2)}, variant NoAvf, suffixes query, value, patterns encoder\\.layer\\.0\\..*, a predicate, " +
+            $"VectorFit adapter (format 1, VectorFit 0.1.0): method Svft {SvftPattern.Banded(2)}, suffixes query, value, patterns encoder\\.layer\\.0\\..*, a predicate, " +
             "0 layer(s) (0 trained values), added biases, modules to save: none, no AVF, 0 tensor(s)");
         text.Should().NotContain("System.").And.NotContain("`1");
     }

@@ -64,7 +64,7 @@ public sealed class SvftSurgeryTests
         var f1 = report.Layers.Single(l => l.Name == "encoder.layer.1.intermediate.dense");
         f1.TrainableParameterCount.Should().Be(34 + 16);
         f1.ToString().Should().Be("encoder.layer.1.intermediate.dense (FeedForward1) 8->16 r=8 svft Banded(d=2) trains svft_values[34] bias[16]");
-        report.Describe().Should().Contain("method: Svft (Banded(d=2)), variant: VectorFit, adapted layers: 12, adapter params: 520");
+        report.Describe().Should().Contain("method: Svft (Banded(d=2)), adapted layers: 12, adapter params: 520");
         foreach (var (name, layer) in ModelSurgery.FindLayers<SvftLinear>(model))
         {
             layer.ValueCount.Should().Be(report.Layers.Single(l => l.Name == name).SvftValueCount);
