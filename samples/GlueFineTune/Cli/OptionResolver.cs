@@ -50,7 +50,7 @@ internal static class OptionResolver
     /// </summary>
     public const double FullFineTuningLearningRate = 2e-5;
 
-    /// <summary>The defaults of a run on the user's own data: batch 32, lr 1e-3 (Table 7), 3 epochs, AVF from 40% of training every 10%, n_f 5.</summary>
+    /// <summary>The defaults of a run on the user's own data: batch 32, lr 1e-3 (Table 7), 3 epochs, AVF by the library's rule (AvfOptions.DefaultInitialEpochs, DefaultIntervalEpochs: from 40% of a short run every 10%), n_f 5.</summary>
     /// <param name="epochs">The run's epochs.</param>
     /// <returns>The preset (its AVF steps are placeholders: the schedule is set in epochs).</returns>
     public static AvfPreset CustomPreset(int epochs) =>
@@ -78,8 +78,8 @@ internal static class OptionResolver
         }
         int epochs = cli.Epochs ?? 3;
         bool stepsGiven = cli.InitialStep is not null || cli.Interval is not null;
-        var withEpochs = stepsGiven ? cli : cli with { AvfStartEpoch = cli.AvfStartEpoch ?? (0.4 * epochs), AvfEveryEpochs = cli.AvfEveryEpochs ?? (0.1 * epochs) };
-        return Build(withEpochs, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults (batch 32, lr 1e-3, 3 epochs, AVF from 40% of training every 10%)")
+        var withEpochs = stepsGiven ? cli : cli with { AvfStartEpoch = cli.AvfStartEpoch ?? AvfOptions.DefaultInitialEpochs(epochs), AvfEveryEpochs = cli.AvfEveryEpochs ?? AvfOptions.DefaultIntervalEpochs(epochs) };
+        return Build(withEpochs, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults (batch 32, lr 1e-3, 3 epochs, AVF as AvfOptions.FromEpochs: from min(11 epochs, 40% of training) every min(1 epoch, 10%))")
             with { CustomData = data };
     }
 
