@@ -58,7 +58,7 @@ public sealed class LibraryTrapTests : IDisposable
         using var model = new TinyBert(seed: 1);
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 2, Interval = 1, AvfSteps = 2 }, totalSteps: 4);
-        SvftTrainOneStep(model); // the loop trains, but forgets avf.step()
+        TrainOneStep(model); // the loop trains, but forgets avf.step()
         var path = Path.Combine(_folder, "never-stepped.safetensors");
 
         var (saved, console) = CaptureConsole(() => VectorFitAdapter.Save(model, report, path, avf));
@@ -82,7 +82,7 @@ public sealed class LibraryTrapTests : IDisposable
         var avf = AvfScheduler.FromModel(model, new AvfOptions { InitialStep = 2, Interval = 1, AvfSteps = 2 }, totalSteps: 4);
         for (var i = 0; i < 3; i++)
         {
-            SvftTrainOneStep(model);
+            TrainOneStep(model);
             avf.step();
         }
 
@@ -152,7 +152,7 @@ public sealed class LibraryTrapTests : IDisposable
         AvfOptions.DefaultIntervalEpochs(epochs).Should().Be(Math.Min(1, 0.1 * epochs));
     }
 
-    private static void SvftTrainOneStep(nn.Module<Tensor, Tensor> model)
+    private static void TrainOneStep(nn.Module<Tensor, Tensor> model)
     {
         using var tokens = TinyBert.Tokens(6);
         Surgery.SvftSurgeryTests.TrainOneStep(model, tokens);
