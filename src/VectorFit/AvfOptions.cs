@@ -18,6 +18,9 @@ public sealed record AvfOptions
     /// <summary>The paper's number of vectors frozen per AVF step (Appendix C: k = 5 everywhere).</summary>
     public const int DefaultK = 5;
 
+    // Appendix C: the first AVF step after about 11 epochs.
+    private const double PaperInitialEpochs = 11;
+
     /// <summary>No AVF: every trainable vector trains for the whole run (the ablation "no AVF", method §2).</summary>
     public static AvfOptions None { get; } = new() { InitialStep = 1, Interval = 1, AvfSteps = 0 };
 
@@ -90,24 +93,30 @@ public sealed record AvfOptions
     }
 
     /// <summary>
-    /// A schedule from the paper's guidance (Appendix C): the first AVF step after <paramref name="initialEpochs"/>
-    /// epochs (about 11), then one every <paramref name="intervalEpochs"/> epoch (about 1), <paramref name="k"/> = 5.
+    /// A schedule for a run of <paramref name="totalEpochs"/> epochs, from the paper's guidance (Appendix C) scaled to fit short runs:
+    /// the first AVF step after <see cref="DefaultInitialEpochs"/> = <c>min(11 epochs, 40 % of the run)</c>, then one every
+    /// <see cref="DefaultIntervalEpochs"/> = <c>min(1 epoch, 10 % of the run)</c>, as many as fit, <paramref name="k"/> = 5.
     /// </summary>
+    /// <remarks>
+    /// From 27.5 epochs on this is the paper's guidance (after about 11 epochs, then one per epoch); a shorter run starts AVF at 40 %
+    /// of training, so every run length gets AVF steps (a 3-epoch run: from epoch 1.2 every 0.3 epoch, 7 AVF steps). Explicit
+    /// <paramref name="initialEpochs"/> and <paramref name="intervalEpochs"/> are taken as given, and must fit.
+    /// </remarks>
     /// <param name="stepsPerEpoch">Optimizer steps per epoch (batches per epoch), at least 1.</param>
-    /// <param name="totalEpochs">Length of training in epochs; every AVF step must fall inside it.</param>
+    /// <param name="totalEpochs">Length of training in epochs; every AVF step falls inside it.</param>
     /// <param name="avfSteps"><c>n_f</c>; <c>null</c> for as many AVF steps as fit in training.</param>
-    /// <param name="initialEpochs"><c>t_i</c> in epochs (rounded to whole steps, at least 1 step).</param>
-    /// <param name="intervalEpochs"><c>t_f</c> in epochs (rounded to whole steps, at least 1 step).</param>
+    /// <param name="initialEpochs"><c>t_i</c> in epochs (rounded to whole steps, at least 1 step); <c>null</c> for <see cref="DefaultInitialEpochs"/>.</param>
+    /// <param name="intervalEpochs"><c>t_f</c> in epochs (rounded to whole steps, at least 1 step); <c>null</c> for <see cref="DefaultIntervalEpochs"/>.</param>
     /// <param name="k">Vectors frozen per AVF step.</param>
     /// <param name="beta">Smoothing β.</param>
     /// <returns>Validated options.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range, or the schedule does not fit in training.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is out of range, or an explicit schedule does not fit in training.</exception>
     public static AvfOptions FromEpochs(
         long stepsPerEpoch,
         double totalEpochs,
         int? avfSteps = null,
-        double initialEpochs = 11,
-        double intervalEpochs = 1,
+        double? initialEpochs = null,
+        double? intervalEpochs = null,
         int k = DefaultK,
         double beta = DefaultBeta)
     {
@@ -118,16 +127,18 @@ public sealed record AvfOptions
         }
 
         RequirePositive(totalEpochs, nameof(totalEpochs));
-        RequirePositive(initialEpochs, nameof(initialEpochs));
-        RequirePositive(intervalEpochs, nameof(intervalEpochs));
+        var initial = initialEpochs ?? DefaultInitialEpochs(totalEpochs);
+        var every = intervalEpochs ?? DefaultIntervalEpochs(totalEpochs);
+        RequirePositive(initial, nameof(initialEpochs));
+        RequirePositive(every, nameof(intervalEpochs));
 
         var totalSteps = (long)Math.Floor(totalEpochs * stepsPerEpoch);
-        var initialStep = Math.Max(1L, (long)Math.Round(initialEpochs * stepsPerEpoch, MidpointRounding.AwayFromZero));
-        var interval = Math.Max(1L, (long)Math.Round(intervalEpochs * stepsPerEpoch, MidpointRounding.AwayFromZero));
+        var initialStep = Math.Max(1L, (long)Math.Round(initial * stepsPerEpoch, MidpointRounding.AwayFromZero));
+        var interval = Math.Max(1L, (long)Math.Round(every * stepsPerEpoch, MidpointRounding.AwayFromZero));
         if (initialStep > totalSteps)
         {
-            throw new ArgumentOutOfRangeException(nameof(initialEpochs), initialEpochs,
-                $"initialEpochs ({initialEpochs}, step {initialStep}) starts AVF after training ends ({totalEpochs} epochs = {totalSteps} steps); lower initialEpochs or train longer.");
+            throw new ArgumentOutOfRangeException(nameof(initialEpochs), initial,
+                $"initialEpochs ({initial}, step {initialStep}) starts AVF after training ends ({totalEpochs} epochs = {totalSteps} steps); lower initialEpochs (or leave it null: {DefaultInitialEpochs(totalEpochs):0.###} epochs for this run) or train longer.");
         }
 
         var fitting = (int)Math.Min(int.MaxValue, ((totalSteps - initialStep) / interval) + 1);
@@ -142,6 +153,22 @@ public sealed record AvfOptions
         options.Validate();
         return options;
     }
+
+    /// <summary>
+    /// The epoch of the first AVF step <see cref="FromEpochs"/> uses for a run of <paramref name="totalEpochs"/>:
+    /// <c>min(11, 0.4 · totalEpochs)</c>: the paper's 11 epochs where they leave room for AVF, else 40 % of the run.
+    /// </summary>
+    /// <param name="totalEpochs">The run's length in epochs.</param>
+    /// <returns>The epochs before the first AVF step.</returns>
+    public static double DefaultInitialEpochs(double totalEpochs) => Math.Min(PaperInitialEpochs, 0.4 * totalEpochs);
+
+    /// <summary>
+    /// The epochs between AVF steps <see cref="FromEpochs"/> uses for a run of <paramref name="totalEpochs"/>:
+    /// <c>min(1, 0.1 · totalEpochs)</c>: the paper's one epoch, or 10 % of a run shorter than 10 epochs.
+    /// </summary>
+    /// <param name="totalEpochs">The run's length in epochs.</param>
+    /// <returns>The epochs between AVF steps.</returns>
+    public static double DefaultIntervalEpochs(double totalEpochs) => Math.Min(1, 0.1 * totalEpochs);
 
     private static void RequirePositive(double value, string name)
     {

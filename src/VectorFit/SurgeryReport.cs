@@ -155,12 +155,28 @@ public sealed class SurgeryReport
         return result;
     }
 
-    /// <summary>PEFT's one-line summary: <c>trainable params: 138,240 || all params: 184,478,208 || trainable%: 0.0749</c>.</summary>
-    /// <returns>The summary line.</returns>
+    /// <summary>
+    /// Why the run may not train what it should, or <c>null</c>: with <see cref="VectorFitConfig.TargetAllLinear"/> and no
+    /// <see cref="VectorFitConfig.ModulesToSave"/>, the head all-linear left out stays frozen (a new task head then keeps its random
+    /// weights: 0.752 against 0.859 dev accuracy in a trial). <see cref="ToString"/> prints it; the library writes nothing to the console.
+    /// </summary>
+    public string? HeadWarning => Config.TargetAllLinear && ModulesToSave.Count == 0 && ExcludedFromAllLinear.Count > 0
+        ? $"all-linear left out the head {string.Join(", ", ExcludedFromAllLinear.Select(n => $"'{n}'"))}, which stays frozen (not trained, not saved): " +
+          $"if it is a new task head, set ModulesToSave = [{string.Join(", ", ExcludedFromAllLinear.Select(n => $"\"{n}\""))}] to train and save it"
+        : null;
+
+    /// <summary>
+    /// PEFT's one-line summary: <c>trainable params: 138,240 || all params: 184,478,208 || trainable%: 0.0749</c>, followed on a second
+    /// line by <see cref="HeadWarning"/> when there is one.
+    /// </summary>
+    /// <returns>The summary line (and the warning).</returns>
     public override string ToString()
-        => string.Create(
+    {
+        var summary = string.Create(
             CultureInfo.InvariantCulture,
             $"trainable params: {TrainableParameterCount:N0} || all params: {AllParameterCount:N0} || trainable%: {TrainablePercent:F4}");
+        return HeadWarning is { } warning ? $"{summary}{Environment.NewLine}warning: {warning}" : summary;
+    }
 
     /// <summary>A multi-line description: the summary line, the variant, one line per adapted layer, the fully trained modules and unmatched selectors.</summary>
     /// <returns>The description.</returns>

@@ -266,6 +266,25 @@ public sealed class SvftLinear : SvdAdaptedLinear
         {
             yield return $"'{name}' records positions outside its {rank} × {rank} matrix M (indices must lie in [0, {rank}))";
         }
+        else if (FirstRepeated(rows, cols) is { } repeated)
+        {
+            // Random and Top-k draw distinct positions; a repeat would train one entry of M twice and leave another out.
+            yield return $"'{name}' records the position ({repeated.Row}, {repeated.Col}) of M twice ({Pattern} entries are distinct positions)";
+        }
+    }
+
+    private static (long Row, long Col)? FirstRepeated(long[] rows, long[] cols)
+    {
+        var seen = new HashSet<(long, long)>();
+        for (var i = 0; i < rows.Length; i++)
+        {
+            if (!seen.Add((rows[i], cols[i])))
+            {
+                return (rows[i], cols[i]);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

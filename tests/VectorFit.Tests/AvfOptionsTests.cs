@@ -53,12 +53,12 @@ public sealed class AvfOptionsTests
     [Fact]
     public void FromEpochs_FollowsThePapersGuidance()
     {
-        // 100 steps per epoch, 20 epochs = 2000 steps: t_i = 11 epochs = 1100, t_f = 1 epoch = 100,
-        // AVF steps 1100, 1200, ..., 2000 → (2000 − 1100) / 100 + 1 = 10 of them.
-        var options = AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 20);
+        // 100 steps per epoch, 50 epochs (the paper's RTE run) = 5000 steps: t_i = 11 epochs = 1100, t_f = 1 epoch = 100,
+        // AVF steps 1100, 1200, ..., 5000 → (5000 − 1100) / 100 + 1 = 40 of them. (Shorter runs: LibraryTrapTests.)
+        var options = AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 50);
 
-        options.Should().Be(new AvfOptions { InitialStep = 1100, Interval = 100, AvfSteps = 10, K = 5, Beta = 0.99 });
-        options.LastAvfStep.Should().Be(2000);
+        options.Should().Be(new AvfOptions { InitialStep = 1100, Interval = 100, AvfSteps = 40, K = 5, Beta = 0.99 });
+        options.LastAvfStep.Should().Be(5000);
     }
 
     [Fact]
@@ -73,7 +73,7 @@ public sealed class AvfOptionsTests
     [Fact]
     public void FromEpochs_RejectsScheduleLongerThanTraining()
     {
-        var act = () => AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 20, avfSteps: 11);
+        var act = () => AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 20, avfSteps: 11, initialEpochs: 11);
 
         act.Should().Throw<ArgumentOutOfRangeException>()
             .WithMessage("avfSteps must be at most 10*got 11*")
@@ -83,9 +83,9 @@ public sealed class AvfOptionsTests
     [Fact]
     public void FromEpochs_RejectsAvfStartingAfterTraining()
     {
-        var act = () => AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 10);
+        var act = () => AvfOptions.FromEpochs(stepsPerEpoch: 100, totalEpochs: 10, initialEpochs: 11);
 
-        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("initialEpochs (11, step 1100) starts AVF after training ends*");
+        act.Should().Throw<ArgumentOutOfRangeException>().WithMessage("initialEpochs (11, step 1100) starts AVF after training ends*leave it null: 4 epochs for this run*");
     }
 
     [Theory]

@@ -36,11 +36,11 @@ public sealed class QuickStartTests : IDisposable
 
         // ---- snippet: quick-start ----
         // model: your TorchSharp DeBERTa-v3 classifier (Linear layers held in Module<Tensor, Tensor> fields);
-        // batches: a List of (input, labels) pairs, one epoch; epochs: 20 or so (AVF starts after about 11).
+        // batches: a List of (input, labels) pairs, one epoch; epochs: 20 or so (fewer work too: see AVF schedules).
         var report = ModelSurgery.Apply(model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });  // 1. surgery
         Console.WriteLine(report);  // trainable params: … || all params: … || trainable%: …
         var optimizer = new VectorFit.Optim.AdamW(report.GetTrainableParameters(), lr: 1e-3);  // 2. optimizer, on the adapted model
-        var schedule = AvfOptions.FromEpochs(stepsPerEpoch: batches.Count, totalEpochs: epochs);  // first AVF step after 11 epochs, then one per epoch
+        var schedule = AvfOptions.FromEpochs(stepsPerEpoch: batches.Count, totalEpochs: epochs);  // first AVF step after min(11 epochs, 40 % of the run), then one per epoch
         var avf = AvfScheduler.FromModel(model, schedule, totalSteps: batches.Count * epochs);  // 3. AVF scheduler
         for (var epoch = 0; epoch < epochs; epoch++)
         {
@@ -54,7 +54,8 @@ public sealed class QuickStartTests : IDisposable
             }
         }
 
-        VectorFitAdapter.Save(model, report, path, avf.Options);  // only σ, b and the head: kilobytes
+        var saved = VectorFitAdapter.Save(model, report, path, avf);  // only σ, b and the head: kilobytes; records the AVF steps taken
+        Console.WriteLine(saved.Warning ?? saved.Info.ToString());  // Warning: AVF never ran (avf.step() was not called)
 
         ModelSurgery.Apply(fresh, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig());  // later: a fresh copy of the base model
         VectorFitAdapter.Load(fresh, path);
@@ -62,7 +63,9 @@ public sealed class QuickStartTests : IDisposable
         // ---- end of snippet ----
 
         avf.ScheduleWarning.Should().BeNull();
-        avf.AvfStepsTaken.Should().Be(2, "AVF ran at steps 11 and 12");
+        avf.AvfStepsTaken.Should().Be(8, "12 epochs of 1 step: AVF from step 5 (40 % of 12, rounded) to step 12");
+        saved.Warning.Should().BeNull();
+        saved.Info.AvfStepsTaken.Should().Be(8);
         avf.FrozenSet.Should().HaveCount(AvfOptions.DefaultK);
         ModelSurgery.FindLayers<VectorFitLinear>(fresh).Should().BeEmpty();
         optimizer.Dispose();

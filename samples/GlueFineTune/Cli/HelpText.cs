@@ -23,7 +23,7 @@ internal static class HelpText
                               (BERT, e.g. bert-base-uncased) or spm.model (DeBERTa-v3, e.g. microsoft/deberta-v3-base)
           --output DIR        where the adapter, metrics.json, the AVF report and the resumable checkpoint go
 
-        Your own data (instead of --task/--data; defaults: 3 epochs, batch 32, lr 1e-3, AVF from 40% of training every 10%):
+        Your own data (instead of --task/--data; defaults: 3 epochs, batch 32, lr 1e-3, AVF from min(11 epochs, 40% of training) every min(1 epoch, 10%)):
           --train FILE        labelled training examples: .tsv (header row, tabs, no quoting), .csv (header row,
           --dev FILE          RFC 4180 quoting) or .jsonl (one JSON object per line); labels as names or numbers
           --text-column NAME  the text (default: the first of text, sentence, sentence1, question, premise)

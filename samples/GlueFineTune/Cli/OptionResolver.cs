@@ -50,7 +50,7 @@ internal static class OptionResolver
     /// </summary>
     public const double FullFineTuningLearningRate = 2e-5;
 
-    /// <summary>The defaults of a run on the user's own data: batch 32, lr 1e-3 (Table 7), 3 epochs, AVF from 40% of training every 10%, n_f 5.</summary>
+    /// <summary>The defaults of a run on the user's own data: batch 32, lr 1e-3 (Table 7), 3 epochs, AVF by the library's rule (AvfOptions.DefaultInitialEpochs, DefaultIntervalEpochs: from 40% of a short run every 10%), n_f 5.</summary>
     /// <param name="epochs">The run's epochs.</param>
     /// <returns>The preset (its AVF steps are placeholders: the schedule is set in epochs).</returns>
     public static AvfPreset CustomPreset(int epochs) =>
@@ -77,7 +77,8 @@ internal static class OptionResolver
             throw new InvalidDataException(e.Message, e); // "FILE, line N: …", reported as an error like any bad file
         }
         int epochs = cli.Epochs ?? 3;
-        return Build(cli, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults", (0.4 * epochs, 0.1 * epochs)) with { CustomData = data };
+        // AVF as AvfOptions.FromEpochs schedules it by default: from min(11 epochs, 40 % of training), every min(1 epoch, 10 %).
+        return Build(cli, data.Task, model, output, CustomPreset(epochs), "the custom-data defaults", (AvfOptions.DefaultInitialEpochs(epochs), AvfOptions.DefaultIntervalEpochs(epochs))) with { CustomData = data };
     }
 
     /// <summary>Applies the command line's overrides to a preset (also used by the demo with its own preset).</summary>

@@ -41,7 +41,19 @@ internal sealed record RunOutputs(string Weights, string Metrics, string? Streng
             avfReport ? Path.Combine(folder, "avf_strength.svg") : null,
             full);
 
-        VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Weights, session.Avf.Options.Enabled ? session.Avf.Options : null);
+        if (session.Avf.Options.Enabled)
+        {
+            // The adapter records how many AVF steps ran; the library returns its warning rather than printing it.
+            var saved = VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Weights, session.Avf);
+            if (saved.Warning is { } warning)
+            {
+                Console.Error.WriteLine($"warning: {warning}");
+            }
+        }
+        else
+        {
+            VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Weights);
+        }
         if (outputs is { StrengthMatrix: { } matrixPath, StrengthVectors: { } vectorsPath, HeatMap: { } heatMapPath })
         {
             AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);

@@ -83,7 +83,7 @@ internal static class TrainingCheckpoint
         }
 
         Directory.CreateDirectory(fresh);
-        VectorFitAdapter.Save(model, surgery, Path.Combine(fresh, AdapterFile), avf.Options);
+        VectorFitAdapter.Save(model, surgery, Path.Combine(fresh, AdapterFile), avf);  // mid-run: the warning about AVF steps not yet taken does not apply
         optimizer.save_state_dict(Path.Combine(fresh, OptimizerFile));
         var avfTensors = avf.state_dict().ToTensors();
         try

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Serialization;
 using VectorFit.Surgery;
 
 namespace VectorFit.Adapters;
@@ -56,6 +57,14 @@ public sealed record AdapterInfo
     /// <summary>The AVF schedule, when one was given on saving.</summary>
     public AvfOptions? AvfOptions { get; init; }
 
+    /// <summary>
+    /// The AVF steps the run took (<see cref="AvfScheduler.AvfStepsTaken"/>) when the scheduler itself was given on saving; <c>null</c>
+    /// when it was not (only the schedule, or nothing, was given; files written before this field have none). 0 with an enabled
+    /// <see cref="AvfOptions"/> means AVF froze nothing.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? AvfStepsTaken { get; init; }
+
     /// <summary>Every adapted layer, with its role, shape and trained vectors.</summary>
     public required IReadOnlyList<AdaptedLayerInfo> Layers { get; init; }
 
@@ -64,7 +73,7 @@ public sealed record AdapterInfo
 
     /// <summary>
     /// A readable summary: format and library version, method, variant, preset, the adapted layers and trained values, the fully
-    /// trained modules, the AVF schedule and the number of tensors, e.g.
+    /// trained modules, the AVF schedule (with the AVF steps taken, when recorded) and the number of tensors, e.g.
     /// <c>VectorFit adapter (format 2, VectorFit 0.1.0): method VectorFit, variant VectorFit, preset bert, 12 layers (960 trained values), modules to save: classifier, AVF t_i=800 t_f=70 n_f=27 k=5, 25 tensors</c>.
     /// </summary>
     /// <returns>One line.</returns>
@@ -116,6 +125,7 @@ public sealed record AdapterInfo
         text.Append(", modules to save: ").Append(ModulesToSave.Count == 0 ? "none" : string.Join(", ", ModulesToSave));
         text.Append(AvfOptions is { } avf
             ? string.Create(CultureInfo.InvariantCulture, $", AVF t_i={avf.InitialStep} t_f={avf.Interval} n_f={avf.AvfSteps} k={avf.K} beta={avf.Beta}")
+              + (AvfStepsTaken is { } taken ? string.Create(CultureInfo.InvariantCulture, $" ({taken} of {avf.AvfSteps} AVF steps taken)") : string.Empty)
             : UsesAvf ? ", AVF (schedule not recorded)" : ", no AVF");
         text.Append(CultureInfo.InvariantCulture, $", {TensorNames.Count} tensor(s)");
         return text.ToString();

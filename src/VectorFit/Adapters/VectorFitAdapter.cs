@@ -47,6 +47,43 @@ public static class VectorFitAdapter
     /// diverged: the message names them, and nothing is written).
     /// </exception>
     public static void Save(nn.Module model, SurgeryReport report, string path, AvfOptions? avfOptions = null, bool fingerprintBuffers = true)
+        => Write(model, report, path, avfOptions, avfStepsTaken: null, fingerprintBuffers);
+
+    /// <summary>
+    /// Saves the trained vectors and fully trained modules of <paramref name="model"/>, atomically, recording the AVF schedule of
+    /// <paramref name="avf"/> and the AVF steps it took (<see cref="AdapterInfo.AvfStepsTaken"/>); says when AVF never ran.
+    /// </summary>
+    /// <param name="model">The adapted model.</param>
+    /// <param name="report">The report <see cref="ModelSurgery.Apply"/> returned for this model.</param>
+    /// <param name="path">The file to create or replace (conventionally <c>*.safetensors</c>); its folder must exist.</param>
+    /// <param name="avf">The run's AVF scheduler, built on this model.</param>
+    /// <param name="fingerprintBuffers">Whether the base-model fingerprint covers persistent buffers (see the other overload).</param>
+    /// <returns>
+    /// The record written, and a <see cref="AdapterSaveResult.Warning"/> when the schedule has AVF steps but none was taken (the
+    /// training loop never called <c>avf.step()</c>, or stopped before the first AVF step): the file is written all the same,
+    /// and the library prints nothing (print the warning).
+    /// </returns>
+    /// <exception cref="ArgumentException"><paramref name="avf"/> tracks layers that are not this model's; nothing is written.</exception>
+    /// <exception cref="InvalidOperationException">See the other overload.</exception>
+    public static AdapterSaveResult Save(nn.Module model, SurgeryReport report, string path, AvfScheduler avf, bool fingerprintBuffers = true)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(avf);
+        var layers = AdaptedLayers.Find(model).Select(l => l.Layer).ToHashSet(ReferenceEqualityComparer.Instance);
+        var foreign = avf.Vectors.Where(v => !layers.Contains(v.Layer)).Select(v => v.Name).ToList();
+        if (foreign.Count > 0)
+        {
+            throw new ArgumentException(
+                $"The AVF scheduler tracks layers that are not this model's adapted layers ({NameMatch.Sample(foreign)}): it was built on another model, or before this surgery. " +
+                $"Pass the scheduler built on this model with AvfScheduler.FromModel(model, ...). Nothing was written to '{path}'.",
+                nameof(avf));
+        }
+
+        var info = Write(model, report, path, avf.Options, avf.AvfStepsTaken, fingerprintBuffers);
+        return new AdapterSaveResult { Info = info, Warning = AvfNeverRan(avf) };
+    }
+
+    private static AdapterInfo Write(nn.Module model, SurgeryReport report, string path, AvfOptions? avfOptions, int? avfStepsTaken, bool fingerprintBuffers)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(report);
@@ -96,6 +133,7 @@ public static class VectorFitAdapter
                 AddBias = config.AddBias,
                 ModulesToSave = report.ModulesToSave,
                 AvfOptions = avfOptions,
+                AvfStepsTaken = avfStepsTaken,
                 Layers = report.Layers,
                 TensorNames = tensors.Select(t => t.Key).ToList(),
                 FingerprintsBuffers = fingerprintBuffers,
@@ -107,12 +145,28 @@ public static class VectorFitAdapter
         var json = document.ToJson();
         var metadata = new Dictionary<string, string> { [FormatKey] = FormatName, [DocumentKey] = json, [DocumentChecksumKey] = AdapterDocument.Checksum(json) };
         SafetensorsWriter.Save(path, tensors, metadata);
+        return document.Adapter;
+    }
+
+    // A library does not write to the console: the warning is returned for the caller to print (as AvfScheduler.ScheduleWarning).
+    private static string? AvfNeverRan(AvfScheduler avf)
+    {
+        if (!avf.Options.Enabled || avf.AvfStepsTaken > 0)
+        {
+            return null;
+        }
+
+        var recorded = $"the adapter records 0 of its {avf.Options.AvfSteps} AVF steps as taken.";
+        return avf.StepCount == 0
+            ? $"the AVF scheduler counted no optimizer step (avf.step() was never called), so AVF froze nothing in this run: {recorded} Call avf.step() after every optimizer.step()."
+            : $"the AVF scheduler counted {avf.StepCount} optimizer steps, fewer than its first AVF step ({avf.Options.InitialStep}), so AVF froze nothing in this run: {recorded} " +
+              "Call avf.step() after every optimizer.step(), and fit the schedule to the run (AvfOptions.FromEpochs(stepsPerEpoch, epochs)).";
     }
 
     /// <summary>Reads the configuration recorded in an adapter file, without loading its tensors.</summary>
     /// <param name="path">An adapter file.</param>
     /// <returns>The recorded configuration and layers.</returns>
-    /// <exception cref="AdapterFormatException">The file is truncated, corrupt or not a VectorFit adapter.</exception>
+    /// <exception cref="AdapterFormatException">The file is truncated, corrupt (its record states something impossible) or not a VectorFit adapter, or the path is a directory.</exception>
     public static AdapterInfo ReadInfo(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -127,7 +181,9 @@ public static class VectorFitAdapter
     /// <param name="model">A freshly adapted copy of the adapter's base model.</param>
     /// <param name="path">The adapter file.</param>
     /// <returns>The configuration recorded in the file.</returns>
-    /// <exception cref="AdapterFormatException">The file is truncated, corrupt (a checksum failed) or not a VectorFit adapter. The model is unchanged.</exception>
+    /// <exception cref="AdapterFormatException">
+    /// The file is truncated, corrupt (a checksum failed, or its record states something impossible) or not a VectorFit adapter, or the path is a directory. The model is unchanged.
+    /// </exception>
     /// <exception cref="AdapterMismatchException">
     /// The adapted layers, methods, SVFT patterns, keys, shapes or dtypes differ, or the base model is a different one. The model is unchanged.
     /// </exception>
@@ -224,6 +280,11 @@ public static class VectorFitAdapter
 
     private static SafetensorsReader OpenAdapter(string path)
     {
+        if (Directory.Exists(path))
+        {
+            throw new AdapterFormatException($"'{path}' is a directory; pass the adapter file (the *.safetensors file VectorFitAdapter.Save wrote), not its folder.");
+        }
+
         try
         {
             return SafetensorsReader.Open(path);
@@ -284,6 +345,11 @@ public static class VectorFitAdapter
                 $"'{reader.Path}' has a corrupt adapter record: layer '{badLayer.Name}' records method {badLayer.Method} with SVFT pattern {badLayer.SvftPattern?.ToString() ?? "(none)"}; SVFT layers need a pattern and VectorFit layers none.");
         }
 
+        if (RecordedValueProblem(document.Adapter) is { } valueProblem)
+        {
+            throw new AdapterFormatException($"'{reader.Path}' has a corrupt adapter record: {valueProblem}. Save the adapter again.");
+        }
+
         var recorded = document.TensorSha256.Keys.Order(StringComparer.Ordinal);
         var present = reader.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal);
         var expected = ExpectedLayerKeys(document.Adapter.Layers).ToList();
@@ -293,7 +359,59 @@ public static class VectorFitAdapter
                 $"'{reader.Path}' is corrupt: its tensors ({reader.Tensors.Count}) do not match its own record ({document.TensorSha256.Count} checksums, {expected.Count} layer vectors).");
         }
 
+        // Every tensor must be one the record trains: a layer vector it lists, or a tensor of a module to save. Anything else would be
+        // copied into the model although the record says it does not train (e.g. σ of a layer recorded with train_sigma = false).
+        var expectedSet = expected.ToHashSet(StringComparer.Ordinal);
+        var unaccounted = reader.Tensors.Select(t => t.Name)
+            .Where(n => !expectedSet.Contains(n) && !document.Adapter.ModulesToSave.Any(m => NameMatch.IsWithin(n, m))).ToList();
+        if (unaccounted.Count > 0)
+        {
+            throw new AdapterFormatException(
+                $"'{reader.Path}' is corrupt: it holds tensors its record does not account for (no adapted layer trains them and no module to save holds them): " +
+                $"{NameMatch.Sample(unaccounted)}. Save the adapter again.");
+        }
+
         return document;
+    }
+
+    /// <summary>What a parsed record states that cannot be (an undefined enum value, an invalid AVF schedule), or <c>null</c>.</summary>
+    private static string? RecordedValueProblem(AdapterInfo info)
+    {
+        if (!AdapterMethod.IsRegistered(info.Method))
+        {
+            return $"it records the method {(int)info.Method}, which is not a registered method ({string.Join(", ", Enum.GetNames<AdaptationMethod>())})";
+        }
+
+        if (!Enum.IsDefined(info.Variant))
+        {
+            return $"it records the variant {(int)info.Variant}, which is not a VectorFitVariant ({string.Join(", ", Enum.GetNames<VectorFitVariant>())})";
+        }
+
+        if (info.Layers.FirstOrDefault(l => !Enum.IsDefined(l.Role)) is { } layer)
+        {
+            return $"layer '{layer.Name}' records the role {(int)layer.Role}, which is not a LayerRole ({string.Join(", ", Enum.GetNames<LayerRole>())})";
+        }
+
+        if (info.AvfOptions is { } avf)
+        {
+            try
+            {
+                avf.Validate();
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                // The message without .NET's "(Parameter '…')" and "Actual value was …" suffixes: the text names the field and the value.
+                return $"its AVF schedule (avf_options) is invalid: {e.Message.Split(" (Parameter '")[0]}";
+            }
+        }
+
+        var most = info.AvfOptions?.AvfSteps ?? 0;
+        if (info.AvfStepsTaken is { } taken && (taken < 0 || taken > most))
+        {
+            return $"it records {taken} AVF steps taken (avf_steps_taken), but its AVF schedule has {most}";
+        }
+
+        return null;
     }
 
     private static List<string> CompareLayers(IReadOnlyList<AdaptedLayerInfo> recorded, IReadOnlyList<(string Name, SvdAdaptedLinear Layer)> layers)

@@ -67,10 +67,19 @@ public sealed class AdamW : TorchSharp.Modules.AdamW
     /// <summary>Performs one AdamW update of every parameter that has a gradient.</summary>
     /// <param name="closure">Optional: re-evaluates the model and returns the loss.</param>
     /// <returns>The loss <paramref name="closure"/> returned, or <see langword="null"/>.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// A parameter given to the constructor is no longer a live tensor of the model: the optimizer was built before
+    /// <see cref="ModelSurgery.Apply"/> (or before <c>model.to(...)</c>); build it after, from <see cref="SurgeryReport.GetTrainableParameters"/>.
+    /// </exception>
     public override Tensor step(Func<Tensor>? closure = null)
     {
         return _step<ParamGroup>(StepGroup, closure);
     }
+
+    private const string StaleParameterMessage =
+        "This optimizer holds parameters that are no longer in the model: it was built before ModelSurgery.Apply (or before model.to(...)), " +
+        "which replaced the parameters it was given (surgery frees the replaced Linear weights). Build it after the surgery from report.GetTrainableParameters(): " +
+        "new VectorFit.Optim.AdamW(report.GetTrainableParameters(), lr: ...).";
 
     private void StepGroup(ParamGroup group)
     {
@@ -92,7 +101,14 @@ public sealed class AdamW : TorchSharp.Modules.AdamW
 
         foreach (Parameter param in group.Parameters)
         {
-            var state = (State)_state[param.Handle];
+            // A parameter disposed since construction (surgery frees the Linear weights it replaces; model.to(...) replaces
+            // parameters) has no state under its handle: say what happened instead of KeyNotFoundException. Same cost as the indexer.
+            if (param.IsInvalid || !_state.TryGetValue(param.Handle, out var entry))
+            {
+                throw new InvalidOperationException(StaleParameterMessage);
+            }
+
+            var state = (State)entry;
             Tensor? grad = param.grad;
             if (grad is null)
             {

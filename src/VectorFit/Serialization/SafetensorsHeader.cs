@@ -143,10 +143,14 @@ internal static class SafetensorsHeader
         try
         {
             expected = checked(shape.Aggregate(1L, (a, d) => a * d) * elementSize);
+            // libtorch multiplies the dimensions into strides even when another one is 0 ([0, 2^40, 2^40] holds nothing, but its
+            // first stride is 2^80): the nonzero dimensions must multiply to an int64 as well, or creating the tensor fails natively.
+            _ = checked(shape.Where(d => d != 0).Aggregate(1L, (a, d) => a * d) * elementSize);
         }
         catch (OverflowException e)
         {
-            throw new SafetensorsFormatException($"'{path}' is not a valid safetensors file: the shape [{string.Join(", ", shape)}] of tensor '{name}' overflows.", e);
+            throw new SafetensorsFormatException(
+                $"'{path}' is not a valid safetensors file: the shape [{string.Join(", ", shape)}] of tensor '{name}' overflows (its nonzero dimensions multiply to more than 2^63 bytes).", e);
         }
 
         if (offsets[1] - offsets[0] != expected)

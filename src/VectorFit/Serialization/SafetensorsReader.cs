@@ -46,7 +46,7 @@ public sealed class SafetensorsReader : IDisposable
     /// <summary>Opens <paramref name="path"/> and reads and checks its header; no tensor data is read.</summary>
     /// <param name="path">A <c>.safetensors</c> file.</param>
     /// <returns>A reader that holds the file open until disposed.</returns>
-    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty, or a directory.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="SafetensorsFormatException">The file is truncated, corrupt or not a safetensors file.</exception>
     /// <exception cref="PlatformNotSupportedException">The machine is big-endian (the format is little-endian).</exception>
@@ -54,6 +54,11 @@ public sealed class SafetensorsReader : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         RequireLittleEndian();
+        if (Directory.Exists(path))
+        {
+            throw new ArgumentException($"'{path}' is a directory; pass a safetensors file (e.g. one of the *.safetensors files inside it).", nameof(path));
+        }
+
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, FileOptions.RandomAccess);
         try
         {

@@ -22,7 +22,7 @@ public static class SafetensorsWriter
     /// <param name="metadata">String pairs for the header's <c>__metadata__</c>; <c>null</c> for none.</param>
     /// <exception cref="ArgumentException">
     /// A name is empty, repeated or reserved, a name or metadata string holds a lone surrogate (not storable in UTF-8), a
-    /// tensor is null or disposed, a dtype is not supported, or the header would exceed 100 MB (which readers refuse).
+    /// tensor is null, disposed or on the meta device (no values), a dtype is not supported, or the header would exceed 100 MB (which readers refuse).
     /// Nothing is written.
     /// </exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
@@ -74,6 +74,13 @@ public static class SafetensorsWriter
             if (tensor is null || tensor.IsInvalid)
             {
                 throw new ArgumentException($"Tensor '{name}' is null or disposed.", nameof(tensors));
+            }
+
+            if (tensor.device_type == DeviceType.META)
+            {
+                throw new ArgumentException(
+                    $"Tensor '{name}' is on the meta device: it has a shape but no values to write. Nothing was written; load or compute its values first, or leave it out.",
+                    nameof(tensors));
             }
 
             entries.Add((name, tensor, SafetensorsDType.FromScalarType(tensor.dtype)));

@@ -5,19 +5,20 @@ using static TorchSharp.torch;
 namespace VectorFit.Tests.Surgery;
 
 /// <summary>
-/// The optimizer trap: an optimizer built before <see cref="ModelSurgery.Apply"/> fails at <c>step()</c> inside TorchSharp (the README's
-/// troubleshooting entry quotes it), and <see cref="SurgeryReport.GetTrainableParameters"/> gives the list to build it from instead.
+/// The optimizer trap: TorchSharp's own optimizer built before <see cref="ModelSurgery.Apply"/> fails at <c>step()</c> inside TorchSharp (the
+/// README's troubleshooting entry quotes it; <see cref="Optim.AdamW"/> says what happened instead), and <see cref="SurgeryReport.GetTrainableParameters"/> gives the list to build it from instead.
 /// </summary>
 [Collection("libtorch")]
 public sealed class TrainableParametersTests
 {
     private static readonly VectorFitConfig BertConfig = new() { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] };
 
+    /// <summary>TorchSharp's own optimizer (VectorFit.Optim.AdamW names the cause instead: LibraryTrapTests).</summary>
     [Fact]
-    public void OptimizerBuiltBeforeSurgery_FailsAtStepWithTheKeyNotFoundMessageTheReadmeQuotes()
+    public void OptimizerBuiltBeforeSurgery_TorchSharpsOwnFailsAtStepWithTheKeyNotFoundMessageTheReadmeQuotes()
     {
         using var model = new TinyBert(seed: 1);
-        using var optimizer = new Optim.AdamW(model.parameters(), lr: 1e-3);
+        using var optimizer = torch.optim.AdamW(model.parameters(), lr: 1e-3);
         ModelSurgery.Apply(model, BertConfig);
         using var tokens = TinyBert.Tokens(1);
         using var labels = torch.tensor(new long[] { 0, 1, 2, 0 });
