@@ -37,6 +37,7 @@ public sealed unsafe class MpiWorld : IDisposable
     private readonly long _timeoutTicks;
     private string? _failure;
     private bool _disposed;
+    private PosixSignalRegistration? _terminated;
 
     private MpiWorld(MpiLibrary mpi, MpiOptions options, int rank, int size)
     {
@@ -127,7 +128,9 @@ public sealed unsafe class MpiWorld : IDisposable
                 }
 
                 finalize = false;
-                return new MpiWorld(mpi, options, rank, size);
+                var world = new MpiWorld(mpi, options, rank, size);
+                world._terminated = PosixSignalRegistration.Create(PosixSignal.SIGTERM, world.OnTerminate);
+                return world;
             }
             finally
             {
@@ -314,10 +317,23 @@ public sealed unsafe class MpiWorld : IDisposable
             Abort(_failure);
         }
 
+        _terminated?.Dispose();
         _mpi.Finalize();
     }
 
     private delegate int Start(MpiLibrary mpi, nint* request);
+
+    /// <summary>
+    /// The launcher ends every rank with SIGTERM when one rank dies (Open MPI's mpirun, MPICH's Hydra): say so on this rank, whose own
+    /// stack shows only a collective that was waiting. The signal then takes its default course (the process exits).
+    /// </summary>
+    private void OnTerminate(PosixSignalContext context)
+    {
+        Console.Error.WriteLine(
+            $"VectorFit.Distributed: rank {Rank} of {Size} ({HostName}) was terminated by the MPI launcher (SIGTERM), usually because another " +
+            "rank of the job died or failed: look for its error (or the launcher's \"exited on signal\" line) above.");
+        Console.Error.Flush();
+    }
 
     private void AllReduceInPlace(Tensor buffer, nint datatype, nint op)
     {

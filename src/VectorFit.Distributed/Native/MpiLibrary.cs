@@ -211,6 +211,8 @@ internal sealed unsafe class MpiLibrary
             error = "";
             try
             {
+                // Bind dlerror before dlopen: the runtime resolves a P/Invoke on its first call with dlsym, which clears dlopen's error.
+                _ = dlerror();
                 var handle = dlopen(name, RtldNow | RtldGlobal);
                 if (handle == 0)
                 {
