@@ -37,7 +37,6 @@ public sealed class DataParallel : IDisposable
     private readonly (string name, Parameter parameter)[] _parameters;
     private readonly long[] _offsets;
     private readonly Tensor _buffer;
-    private readonly Scalar _ranks;
     private long _averageCount;
     private long _communicationTicks;
     private bool _disposed;
@@ -94,7 +93,6 @@ public sealed class DataParallel : IDisposable
 
         // Values, then one presence flag per parameter (1 where this rank has a gradient).
         _buffer = zeros(ValueCount + list.Length, dtype: dtype);
-        _ranks = world.Size.ToScalar();
     }
 
     /// <summary>Creates the helper for unnamed parameters (named by their position in the list in error messages).</summary>
@@ -173,7 +171,8 @@ public sealed class DataParallel : IDisposable
                 hasGrad[i] = present[i] != 0;
             }
 
-            values.div_(_ranks);
+            using var ranks = World.Size.ToScalar();
+            values.div_(ranks);
             for (var i = 0; i < count; i++)
             {
                 var grad = _parameters[i].parameter.grad;
@@ -262,7 +261,6 @@ public sealed class DataParallel : IDisposable
 
         _disposed = true;
         _buffer.Dispose();
-        _ranks.Dispose();
     }
 
     private void CheckSameLayoutOnEveryRank()
