@@ -25,7 +25,7 @@ internal static class Cases
         var checks = new (string name, Func<MpiWorld, string?> check)[]
         {
             ("all-reduce is exact (float32 ×35,000, float64, int64; sum, max, min; fused, strided)", ExactAllReduce),
-            ("broadcast copies rank 0's tensors (float32, int64, non-contiguous)", Broadcast),
+            ("broadcast copies rank 0's tensors (float32, int64, non-contiguous) and parameters (BroadcastParameters)", Broadcast),
             ("parameters identical on every rank after 20 data-parallel steps with AVF (max |difference| = 0)", IdenticalAfterSteps),
             ("2 ranks x half batch = 1 process x full batch within 1e-6 over 20 steps with AVF freezing", HalfBatchEqualsFullBatch),
             ("rank 0 alone writes the adapter; the others wait, and a failure on rank 0 reaches every rank", RootWrites),
@@ -129,7 +129,18 @@ internal static class Cases
         world.Broadcast([f, i, strided]);
         var ok = f.eq(full([5, 7], 0.25f)).all().item<bool>() && i.eq(full([9], 100L)).all().item<bool>()
             && strided.eq(ones([4, 6], dtype: ScalarType.Float64)).all().item<bool>();
-        return ok ? null : $"rank {r} did not receive rank 0's values";
+        if (!ok)
+        {
+            return $"rank {r} did not receive rank 0's values";
+        }
+
+        // DataParallel.BroadcastParameters: trainable parameters (leaves that require grad) take rank 0's values.
+        using var p = torch.nn.Parameter(full([3, 2], (float)(r + 1)));
+        using var q = torch.nn.Parameter(full([4], (float)(10 * (r + 1))));
+        using var parallel = new DataParallel(world, [("p", p), ("q", q)]);
+        parallel.BroadcastParameters();
+        return p.eq(full([3, 2], 1f)).all().item<bool>() && q.eq(full([4], 10f)).all().item<bool>() && p.requires_grad && parallel.MaxParameterDifference() == 0
+            ? null : $"rank {r}: BroadcastParameters did not give rank 0's values";
     }
 
     private static string? IdenticalAfterSteps(MpiWorld world)
