@@ -5,8 +5,10 @@ Same model, data, methods and optimizer as the C# harness, so each .NET figure h
 taken in the same run (Debian's python3-torch 1.13.1: an older libtorch than TorchSharp's, with another
 BLAS, so its figures are a reference point, not a same-library peer):
 
-* a BERT-base-shaped post-LayerNorm encoder (d 768, MLP 3072, 12 heads, GELU), 4 or 12 layers, fed
-  random hidden states (8 x 128 tokens; no embedding table, no dropout), first-token classifier (2 classes);
+* a BERT-base-shaped post-LayerNorm encoder (d 768, MLP 3072, 12 heads, GELU, LayerNorm eps 1e-5), 4 or 12
+  layers, with Hugging Face's module names (encoder.layer.N.attention.self.query, ...: the C# side is
+  VectorFit.Transformers' BertEncoder), fed random hidden states (8 x 128 tokens; no embedding table, an all-zero
+  additive mask, dropout 0), first-token classifier (2 classes);
 * one training step = zero_grad, forward, cross-entropy, backward, AdamW(lr 1e-4, weight decay 0);
 * methods: full fine-tuning; LoRA r=1 (alpha 1) on q,k,v,o,f1,f2; VectorFit (sigma and bias of q,k,v,o,f1,f2,
   factored forward U.(sigma * V^T x), AVF with an AVF step at every step, k = 5: the worst case);
@@ -46,7 +48,10 @@ BATCH = 8
 TOKENS = 128
 CLASSES = 2
 LR = 1e-4
-TARGETS = ("q", "k", "v", "o", "f1", "f2")
+LAYER_NORM_EPS = 1e-5  # PyTorch's default; the C# model's TransformerConfig uses the same (EncoderShape.LayerNormEps)
+# q, k, v, o, f1, f2 by Hugging Face's BERT names (VectorFit's TargetPreset.Bert), relative to encoder.layer.N
+TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
+           "attention.output.dense", "intermediate.dense", "output.dense")
 METHODS = ("full", "lora", "vectorfit", "vectorfit-materialized")
 
 
@@ -54,42 +59,99 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-class EncoderLayer(nn.Module):
+class SelfAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d_head) + mask) V, as VectorFit.Transformers' BertSelfAttention (Hugging Face's names)."""
+
     def __init__(self):
         super().__init__()
-        self.q = nn.Linear(D_MODEL, D_MODEL)
-        self.k = nn.Linear(D_MODEL, D_MODEL)
-        self.v = nn.Linear(D_MODEL, D_MODEL)
-        self.o = nn.Linear(D_MODEL, D_MODEL)
-        self.ln1 = nn.LayerNorm(D_MODEL)
-        self.f1 = nn.Linear(D_MODEL, D_MLP)
-        self.f2 = nn.Linear(D_MLP, D_MODEL)
-        self.ln2 = nn.LayerNorm(D_MODEL)
+        self.query = nn.Linear(D_MODEL, D_MODEL)
+        self.key = nn.Linear(D_MODEL, D_MODEL)
+        self.value = nn.Linear(D_MODEL, D_MODEL)
+        self.dropout = nn.Dropout(0.0)
 
-    def forward(self, x):
+    def forward(self, x, mask):
         b, t, d = x.shape
         dh = d // HEADS
 
         def heads(y):
             return y.view(b, t, HEADS, dh).transpose(1, 2)
 
-        q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
-        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(dh)
-        context = torch.matmul(F.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, t, d)
-        x = self.ln1(x + self.o(context))
-        return self.ln2(x + self.f2(F.gelu(self.f1(x))))
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(dh) + mask
+        context = torch.matmul(self.dropout(F.softmax(scores, dim=-1)), v)
+        return context.transpose(1, 2).contiguous().view(b, t, d)
+
+
+class ResidualOutput(nn.Module):
+    """LayerNorm(dropout(dense(x)) + residual): attention.output (o) and the layer's output (f2)."""
+
+    def __init__(self, d_in):
+        super().__init__()
+        self.dense = nn.Linear(d_in, D_MODEL)
+        self.LayerNorm = nn.LayerNorm(D_MODEL, eps=LAYER_NORM_EPS)
+        self.dropout = nn.Dropout(0.0)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.self = SelfAttention()
+        self.output = ResidualOutput(D_MODEL)
+
+    def forward(self, x, mask):
+        return self.output(self.self(x, mask), x)
+
+
+class Intermediate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dense = nn.Linear(D_MODEL, D_MLP)
+
+    def forward(self, x):
+        return F.gelu(self.dense(x))
+
+
+class Layer(nn.Module):
+    """One post-LayerNorm BERT layer in Hugging Face's order: attention.self.{query,key,value},
+    attention.output.dense + LayerNorm(residual), intermediate.dense + GELU, output.dense + LayerNorm(residual)."""
+
+    def __init__(self):
+        super().__init__()
+        self.attention = Attention()
+        self.intermediate = Intermediate()
+        self.output = ResidualOutput(D_MLP)
+
+    def forward(self, x, mask):
+        x = self.attention(x, mask)
+        return self.output(self.intermediate(x), x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layer = nn.ModuleList([Layer() for _ in range(layers)])
+
+    def forward(self, x, mask):
+        for block in self.layer:
+            x = block(x, mask)
+        return x
 
 
 class Encoder(nn.Module):
+    """The benchmark model: encoder.layer.N... (VectorFit.Transformers' BertEncoder) fed hidden states, head on token 0."""
+
     def __init__(self, layers):
         super().__init__()
-        self.layers = nn.ModuleList([EncoderLayer() for _ in range(layers)])
+        self.encoder = BertEncoder(layers)
         self.head = nn.Linear(D_MODEL, CLASSES)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return self.head(x[:, 0])
+        # Every token is real: the additive key mask is all zeros, (batch, 1, 1, tokens), as the C# model passes it.
+        mask = x.new_zeros(x.shape[0], 1, 1, x.shape[1])
+        return self.head(self.encoder(x, mask)[:, 0])
 
 
 class LoraLinear(nn.Module):
@@ -97,7 +159,7 @@ class LoraLinear(nn.Module):
 
     def __init__(self, base, r=1, alpha=1.0):
         super().__init__()
-        self.base = base
+        self.base_layer = base  # the C# LoraLinear's name, so the two state_dicts have the same keys
         base.weight.requires_grad_(False)
         base.bias.requires_grad_(False)
         self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
@@ -106,7 +168,7 @@ class LoraLinear(nn.Module):
         self.scaling = alpha / r
 
     def forward(self, x):
-        return self.base(x) + F.linear(F.linear(x, self.lora_A) * self.scaling, self.lora_B)
+        return self.base_layer(x) + F.linear(F.linear(x, self.lora_A) * self.scaling, self.lora_B)
 
 
 class VectorFitLinear(nn.Module):
@@ -169,9 +231,11 @@ class Avf:
 
 
 def replace_targets(model, make):
-    for layer in model.layers:
-        for name in TARGETS:
-            setattr(layer, name, make(getattr(layer, name)))
+    for layer in model.encoder.layer:
+        for path in TARGETS:
+            parent_path, name = path.rsplit(".", 1)
+            parent = layer.get_submodule(parent_path)
+            setattr(parent, name, make(getattr(parent, name)))
 
 
 def build(method, layers, seed=0):
@@ -315,9 +379,10 @@ def time_inference(layers, runs, repeats):
         train_step(trained, optimizer, avf, *batch())
     merged = Encoder(layers)
     merged.load_state_dict(base.state_dict())
-    for layer, adapted in zip(merged.layers, trained.layers):
-        for name in TARGETS:
-            setattr(layer, name, getattr(adapted, name).merged())
+    for layer, adapted in zip(merged.encoder.layer, trained.encoder.layer):
+        for path in TARGETS:
+            parent_path, name = path.rsplit(".", 1)
+            setattr(layer.get_submodule(parent_path), name, adapted.get_submodule(path).merged())
     merged.head.load_state_dict(trained.head.state_dict())
     models = {"base": base.eval(), "merged": merged.eval(), "vectorfit-unmerged": trained.eval()}
     samples = {name: [] for name in models}
@@ -335,7 +400,7 @@ def time_inference(layers, runs, repeats):
 def time_svd(layers):
     torch.manual_seed(0)
     model = Encoder(layers)
-    weights = [getattr(layer, name).weight.detach() for layer in model.layers for name in TARGETS]
+    weights = [layer.get_submodule(path).weight.detach() for layer in model.encoder.layer for path in TARGETS]
     result = {"matrices": len(weights)}
     for dtype in (torch.float32, torch.float64):
         converted = [w.to(dtype) for w in weights]

@@ -4,7 +4,6 @@ using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit.Benchmarks.Models;
 using static TorchSharp.torch;
-using VectorFit.Surgery;
 
 namespace VectorFit.Benchmarks.ModelLevel;
 
@@ -14,10 +13,10 @@ public enum TrainingMethod
     /// <summary>Every parameter trains.</summary>
     Full,
 
-    /// <summary>LoRA r = 1 (α = 1) on q, k, v, o, f1, f2 (<see cref="LoraLinear"/>); the head trains.</summary>
+    /// <summary>LoRA r = 1 (α = 1) on q, k, v, o, f1, f2 (<see cref="LoraLinear"/>, on <see cref="TargetPreset.Bert"/>'s layers); the head trains.</summary>
     Lora,
 
-    /// <summary>VectorFit through the library: <see cref="ModelSurgery"/> on q, k, v, o, f1, f2 and an <see cref="AvfScheduler"/>; the head trains.</summary>
+    /// <summary>VectorFit through the library: <see cref="ModelSurgery"/> on q, k, v, o, f1, f2 (<see cref="TargetPreset.Bert"/>) and an <see cref="AvfScheduler"/>; the head trains.</summary>
     VectorFit,
 }
 
@@ -30,7 +29,7 @@ public sealed class TrainingRun : IDisposable
     private static readonly PropertyInfo? PathOverride =
         typeof(VectorFitLinear).GetProperty("PathOverride", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
 
-    private TrainingRun(TrainingMethod method, BertEncoder model, IReadOnlyList<Parameter> trained, AvfScheduler? avf, TimeSpan setup)
+    private TrainingRun(TrainingMethod method, HiddenStateClassifier model, IReadOnlyList<Parameter> trained, AvfScheduler? avf, TimeSpan setup)
     {
         Method = method;
         Model = model;
@@ -44,7 +43,7 @@ public sealed class TrainingRun : IDisposable
     public TrainingMethod Method { get; }
 
     /// <summary>The model (adapted for the method).</summary>
-    public BertEncoder Model { get; }
+    public HiddenStateClassifier Model { get; }
 
     /// <summary>Every parameter the optimizer was given (AVF-frozen vectors stay in it, skipped while their grad is null).</summary>
     public IReadOnlyList<Parameter> Trained { get; }
@@ -80,10 +79,7 @@ public sealed class TrainingRun : IDisposable
                     parameter.requires_grad = false;
                 }
 
-                foreach (var layer in model.Layers)
-                {
-                    layer.ReplaceProjections(linear => new LoraLinear(linear, rank: 1, alpha: 1));
-                }
+                LoraLinear.Inject(model, TargetPreset.Bert, rank: 1, alpha: 1);
 
                 foreach (var parameter in model.Head.parameters())
                 {
@@ -104,22 +100,18 @@ public sealed class TrainingRun : IDisposable
         return new TrainingRun(method, model, trained, avf, clock.Elapsed);
     }
 
-    /// <summary>The VectorFit configuration: the six projections by their roles, the head trained fully.</summary>
+    /// <summary>The VectorFit configuration: the six projections by their Hugging Face names (<see cref="TargetPreset.Bert"/>), the head trained fully.</summary>
     public static VectorFitConfig SurgeryConfig { get; } = new()
     {
-        Preset = new TargetPreset("bench-encoder", new RoleTarget[]
-        {
-            new("q", LayerRole.Query), new("k", LayerRole.Key), new("v", LayerRole.Value),
-            new("o", LayerRole.AttentionOutput), new("f1", LayerRole.FeedForward1), new("f2", LayerRole.FeedForward2),
-        }),
+        Preset = TargetPreset.Bert,
         ModulesToSave = new[] { "head" },
     };
 
-    /// <summary>A freshly initialised encoder from <paramref name="seed"/>.</summary>
-    public static BertEncoder BuildBase(EncoderShape shape, long seed = 0)
+    /// <summary>A freshly initialised model from <paramref name="seed"/>.</summary>
+    public static HiddenStateClassifier BuildBase(EncoderShape shape, long seed = 0)
     {
         torch.manual_seed(seed);
-        return new BertEncoder(shape);
+        return new HiddenStateClassifier(shape);
     }
 
     /// <summary>

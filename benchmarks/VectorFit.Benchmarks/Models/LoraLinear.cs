@@ -1,3 +1,4 @@
+using System.Reflection;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,7 +19,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     private readonly Linear base_layer;
     private readonly Parameter lora_A;
     private readonly Parameter lora_B;
-    private readonly double _scaling;
+    // Held Scalars (the library's HeldScalars rule): an operator's on-the-fly Scalar can be finalized mid-call.
+    private static readonly Scalar One = 1.ToScalar();
+    private readonly Scalar _scaling;
 
     /// <summary>Wraps <paramref name="baseLayer"/> (and freezes its weight and bias) with a rank-<paramref name="rank"/> update.</summary>
     public LoraLinear(Linear baseLayer, int rank = 1, double alpha = 1.0)
@@ -43,8 +46,80 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             lora_B = new Parameter(torch.zeros(outFeatures, rank));
         }
 
-        _scaling = alpha / rank;
+        _scaling = (alpha / rank).ToScalar();
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// Puts a <see cref="LoraLinear"/> in place of every <c>Linear</c> of <paramref name="model"/> that
+    /// <paramref name="preset"/> targets (name equal to a suffix or ending with <c>"." + suffix</c>), in
+    /// <c>named_modules</c> order; returns the replaced names.
+    /// </summary>
+    /// <remarks>
+    /// TorchSharp has no <c>set_submodule</c> and <c>forward</c> reads the parent's field, so each replacement sets the
+    /// parent's field of the child's name (VectorFit.Transformers names its fields as it registers them) and
+    /// re-registers the name. VectorFit's own surgery does the same internally.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">A target's parent has no field of that name able to hold a
+    /// <see cref="LoraLinear"/>, or nothing matched.</exception>
+    public static IReadOnlyList<string> Inject(nn.Module model, TargetPreset preset, int rank = 1, double alpha = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(preset);
+        var modules = new Dictionary<string, nn.Module>(StringComparer.Ordinal) { [string.Empty] = model };
+        var targets = new List<(string Name, Linear Linear)>();
+        foreach (var (name, module) in model.named_modules())
+        {
+            modules[name] = module;
+            if (module is Linear linear && preset.Targets.Any(t => name == t.Suffix || name.EndsWith("." + t.Suffix, StringComparison.Ordinal)))
+            {
+                targets.Add((name, linear));
+            }
+        }
+
+        if (targets.Count == 0)
+        {
+            throw new InvalidOperationException($"No Linear layer of the model matches TargetPreset '{preset.Name}'; nothing to adapt with LoRA.");
+        }
+
+        // Validate every slot first, then replace: never half-apply.
+        var slots = targets.Select(t =>
+        {
+            var dot = t.Name.LastIndexOf('.');
+            var parent = modules[dot < 0 ? string.Empty : t.Name[..dot]];
+            var child = t.Name[(dot + 1)..];
+            var field = FindField(parent.GetType(), child);
+            if (field is null || !field.FieldType.IsAssignableFrom(typeof(LoraLinear)))
+            {
+                throw new InvalidOperationException(
+                    $"'{t.Name}': {parent.GetType().Name} has no field '{child}' that can hold a LoraLinear{(field is null ? string.Empty : $" (it is typed {field.FieldType.Name})")}.");
+            }
+
+            return (t.Linear, Parent: parent, Child: child, Field: field);
+        }).ToList();
+
+        foreach (var (linear, parent, child, field) in slots)
+        {
+            var replacement = new LoraLinear(linear, rank, alpha);
+            field.SetValue(parent, replacement);
+            parent.register_module(child, null!);
+            parent.register_module(child, replacement);
+        }
+
+        return targets.Select(t => t.Name).ToList();
+    }
+
+    private static FieldInfo? FindField(Type? type, string name)
+    {
+        for (; type is not null; type = type.BaseType)
+        {
+            if (type.GetField(name, BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly) is { } field)
+            {
+                return field;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The trainable down-projection A, <c>(r, in)</c>.</summary>
@@ -57,9 +132,20 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var down = nn.functional.linear(input, lora_A);
-        using var scaled = down * _scaling;
+        using var scaled = down.mul(_scaling);
         using var update = nn.functional.linear(scaled, lora_B);
         using var frozen = base_layer.forward(input);
-        return frozen + update;
+        return frozen.add(update, One);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _scaling.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }
