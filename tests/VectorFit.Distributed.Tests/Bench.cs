@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TorchSharp;
+using VectorFit.Tests.Models;
 using static TorchSharp.torch;
 
 namespace VectorFit.Distributed.Tests;
@@ -24,7 +25,7 @@ internal static class Bench
         const int warmup = 2;
         torch.set_num_threads(1);
         using var world = MpiWorld.Initialize();
-        var shape = new TransformerConfigShape(SmallBert.MiniLm, 2);
+        var shape = new TransformerConfigShape(TinyBert.Shape(vocabulary: 1000, hidden: 384, heads: 12, feedForward: 1536, layers: 6, positions: 128), 2);
         using var trainer = new Trainer(shape, seed: 5, world, AvfOptions.None, lr: 1e-3);
         var parallel = trainer.Parallel!;
         var watch = new Stopwatch();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TorchSharp;
+using VectorFit.Tests.Models;
 using static TorchSharp.torch;
 
 namespace VectorFit.Distributed.Tests;
@@ -10,7 +11,7 @@ namespace VectorFit.Distributed.Tests;
 /// </summary>
 internal static class Cases
 {
-    private static readonly TransformerConfigShape Tiny = new(SmallBert.Tiny, 3);
+    private static readonly TransformerConfigShape Tiny = new(TinyBert.Config, 3);
 
     public static int Run()
     {

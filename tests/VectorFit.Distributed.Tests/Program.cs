@@ -3,6 +3,7 @@ using TorchSharp;
 using VectorFit;
 using VectorFit.Distributed;
 using VectorFit.Distributed.Tests;
+using VectorFit.Tests.Models;
 using static TorchSharp.torch;
 
 // The distributed checks, run by eng/mpi-tests.sh as MPI ranks:
@@ -55,7 +56,7 @@ namespace VectorFit.Distributed.Tests
         {
             torch.set_num_threads(1);
             using var world = MpiWorld.Initialize(new MpiOptions { Timeout = TimeSpan.FromSeconds(3) });
-            var shape = new TransformerConfigShape(SmallBert.Tiny, 3);
+            var shape = new TransformerConfigShape(TinyBert.Config, 3);
             using var trainer = new Trainer(shape, seed: 7, world, AvfOptions.None);
             for (var step = 1; step <= 400; step++)
             {

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit.Adapters;
+using VectorFit.Tests.Models;
 using static TorchSharp.torch;
 
 namespace VectorFit.Distributed.Tests;
@@ -14,7 +15,7 @@ internal sealed class Trainer : IDisposable
     /// <param name="sgdMomentum">When set, SGD with this momentum instead of <c>VectorFit.Optim.AdamW</c>.</param>
     public Trainer(TransformerConfigShape shape, long seed, MpiWorld? world, AvfOptions avf, double lr = 1e-2, double? sgdMomentum = null)
     {
-        Model = new SmallBert(shape.Config, shape.Classes, seed);
+        Model = new TinyBert(shape.Config, shape.Classes, seed, ScalarType.Float32);
         Report = ModelSurgery.Apply(Model, new VectorFitConfig { Preset = TargetPreset.Bert, ModulesToSave = ["classifier"] });
         Trainable = Model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         Optimizer = sgdMomentum is { } momentum
@@ -24,7 +25,7 @@ internal sealed class Trainer : IDisposable
         Parallel = world is null ? null : new DataParallel(world, Trainable);
     }
 
-    public SmallBert Model { get; }
+    public TinyBert Model { get; }
 
     public SurgeryReport Report { get; }
 

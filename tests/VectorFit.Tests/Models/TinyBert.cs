@@ -30,7 +30,13 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
     private readonly BertEncoder encoder;
     private readonly nn.Module<Tensor, Tensor> classifier;
 
-    public TinyBert(long seed, ScalarType dtype = ScalarType.Float64) : base(nameof(TinyBert))
+    public TinyBert(long seed, ScalarType dtype = ScalarType.Float64)
+        : this(Config, Classes, seed, dtype)
+    {
+    }
+
+    /// <summary>The same classifier in another BERT shape (the distributed tests' MiniLM-shaped benchmark model).</summary>
+    public TinyBert(TransformerConfig config, int classes, long seed, ScalarType dtype) : base(nameof(TinyBert))
     {
         // Initialised in the dtype itself (not a cast of float32 values), as a model built for that dtype would be:
         // one seed gives other weights in float32 than in float64 (VectorFitAdapterTests relies on it).
@@ -39,9 +45,9 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
         try
         {
             torch.manual_seed(seed);
-            embeddings = new BertEmbeddings(Config);
-            encoder = new BertEncoder(Config);
-            classifier = nn.Linear(Hidden, Classes);
+            embeddings = new BertEmbeddings(config);
+            encoder = new BertEncoder(config);
+            classifier = nn.Linear(config.HiddenSize, classes);
         }
         finally
         {
@@ -52,15 +58,18 @@ internal sealed class TinyBert : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The configuration: no token types, no dropout, TorchSharp's LayerNorm epsilon (1e-5).</summary>
-    public static TransformerConfig Config { get; } = new()
+    public static TransformerConfig Config { get; } = Shape(Vocabulary, Hidden, Heads, FeedForward, Layers, MaxPositions);
+
+    /// <summary>A BERT shape with no token types, no dropout and TorchSharp's LayerNorm epsilon (1e-5).</summary>
+    public static TransformerConfig Shape(int vocabulary, int hidden, int heads, int feedForward, int layers, int positions) => new()
     {
         ModelType = "bert",
-        VocabSize = Vocabulary,
-        HiddenSize = Hidden,
-        NumHiddenLayers = Layers,
-        NumAttentionHeads = Heads,
-        IntermediateSize = FeedForward,
-        MaxPositionEmbeddings = MaxPositions,
+        VocabSize = vocabulary,
+        HiddenSize = hidden,
+        NumHiddenLayers = layers,
+        NumAttentionHeads = heads,
+        IntermediateSize = feedForward,
+        MaxPositionEmbeddings = positions,
         TypeVocabSize = 0,
         LayerNormEps = 1e-5,
         HiddenDropoutProb = 0,
