@@ -39,10 +39,10 @@ public sealed partial class AdapterBank
         {
             var trimmed = taus.Select(t => KeepLargest(t, density)).ToArray();
             var stacked = torch.stack(trimmed);
-            var elected = torch.where(stacked.sum(0).ge(HeldScalars.Zero), torch.ones_like(trimmed[0]), torch.ones_like(trimmed[0]).neg());
+            var elected = torch.where(stacked.sum(dim: 0).ge(HeldScalars.Zero), torch.ones_like(trimmed[0]), torch.ones_like(trimmed[0]).neg());
             var agree = stacked.sign().eq(elected.unsqueeze(0)).to(ScalarType.Float64);
             var weighted = torch.stack(trimmed.Select((t, k) => Scaled(t, sources[k].Weight)).ToArray());
-            return weighted.mul(agree).sum(0).div(agree.sum(0).clamp_min(HeldScalars.One));
+            return weighted.mul(agree).sum(dim: 0).div(agree.sum(dim: 0).clamp_min(HeldScalars.One));
         });
     }
 
@@ -87,7 +87,7 @@ public sealed partial class AdapterBank
     }
 
     private static Tensor WeightedSum(Tensor[] taus, IReadOnlyList<(int Index, double Weight)> sources)
-        => torch.stack(taus.Select((t, k) => Scaled(t, sources[k].Weight)).ToArray()).sum(0);
+        => torch.stack(taus.Select((t, k) => Scaled(t, sources[k].Weight)).ToArray()).sum(dim: 0);
 
     private static Tensor Scaled(Tensor tensor, double weight)
     {

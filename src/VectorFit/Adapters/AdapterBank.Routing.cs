@@ -27,16 +27,16 @@ public sealed partial class AdapterBank
     /// that adapter's for the call (no copies), and the outputs are put back in row order; a batch of one adapter is one call.
     /// </para>
     /// </remarks>
-    public IDisposable Route(IReadOnlyList<int> adapterIndices)
+    public IDisposable Route(int[] adapterIndices)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(adapterIndices);
-        if (adapterIndices.Count == 0)
+        if (adapterIndices.Length == 0)
         {
             throw new ArgumentException("A route needs one adapter index per row of the batch; the list is empty.", nameof(adapterIndices));
         }
 
-        for (var row = 0; row < adapterIndices.Count; row++)
+        for (var row = 0; row < adapterIndices.Length; row++)
         {
             var index = adapterIndices[row];
             if (index < 0 || index >= _entries.Count)
@@ -50,17 +50,17 @@ public sealed partial class AdapterBank
         return AdapterRoute.ForIndices(this, adapterIndices);
     }
 
-    /// <summary>Opens a route by adapter names, one per row (see <see cref="Route(IReadOnlyList{int})"/>).</summary>
+    /// <summary>Opens a route by adapter names, one per row (see <see cref="Route(int[])"/>).</summary>
     /// <param name="adapterNames">One adapter name per row (<see cref="BaseName"/> for the base).</param>
     /// <returns>The scope; dispose it on the same thread.</returns>
     /// <exception cref="ArgumentException">A name is not an adapter of the bank, or the list is empty.</exception>
     public IDisposable Route(IReadOnlyList<string> adapterNames)
     {
         ArgumentNullException.ThrowIfNull(adapterNames);
-        return Route(adapterNames.Select(IndexOf).ToList());
+        return Route(adapterNames.Select(IndexOf).ToArray());
     }
 
-    /// <summary>Opens a route from an integer tensor of adapter indices <c>(batch)</c> (see <see cref="Route(IReadOnlyList{int})"/>).</summary>
+    /// <summary>Opens a route from an integer tensor of adapter indices <c>(batch)</c> (see <see cref="Route(int[])"/>).</summary>
     /// <param name="adapterIndices">Adapter indices, int32 or int64, shape <c>(batch)</c>, on any device (read once on the host).</param>
     /// <returns>The scope; dispose it on the same thread.</returns>
     /// <exception cref="ArgumentException">The tensor is not a 1-D integer tensor, or is empty.</exception>
@@ -84,7 +84,7 @@ public sealed partial class AdapterBank
                 $"Row {outOfRange.row} asks for adapter index {outOfRange.v}, which is not in the bank: indices go from 0 ({BaseName}) to {_entries.Count - 1}.");
         }
 
-        return Route(values.Select(v => (int)v).ToList());
+        return Route(values.Select(v => (int)v).ToArray());
     }
 
     /// <summary>

@@ -9,7 +9,7 @@ namespace VectorFit.Adapters;
 /// Many VectorFit adapters on one adapted base model: each adapter is only its σ and b per layer and its head
 /// (<see cref="VectorFitConfig.ModulesToSave"/>), so one base holds many, switches between them by copying those small
 /// tensors (<see cref="Activate(string)"/>), and serves a batch whose rows belong to different adapters in one pass
-/// (<see cref="Route(IReadOnlyList{int})"/>): <c>y = ((x·V) ⊙ σ[task])·Uᵀ + b[task]</c>.
+/// (<see cref="Route(int[])"/>): <c>y = ((x·V) ⊙ σ[task])·Uᵀ + b[task]</c>.
 /// </summary>
 /// <remarks>
 /// <para>

@@ -6,7 +6,7 @@ namespace VectorFit.Adapters;
 
 /// <summary>
 /// The per-thread routing of one batch through an <see cref="AdapterBank"/>: each row's adapter (or mixture of adapters), read by
-/// the bank's <see cref="VectorFitLinear"/> layers and heads while the scope is open. Made by <see cref="AdapterBank.Route(IReadOnlyList{int})"/>.
+/// the bank's <see cref="VectorFitLinear"/> layers and heads while the scope is open. Made by <see cref="AdapterBank.Route(int[])"/>.
 /// </summary>
 internal sealed class AdapterRoute : IDisposable
 {
@@ -218,7 +218,7 @@ internal sealed class AdapterRoute : IDisposable
         var shape = Enumerable.Repeat(1L, (int)table.dim()).ToArray();
         shape[0] = weights.Length;
         var w = torch.tensor(weights, dtype: table.dtype, device: table.device).view(shape);
-        var mixed = table.mul(w).sum(0);
+        var mixed = table.mul(w).sum(dim: 0);
         return new Parameter(mixed, requires_grad: mixed.requires_grad);
     }
 

@@ -10,7 +10,9 @@ namespace VectorFit.Adapters;
 /// </summary>
 internal sealed class RoutedHead : nn.Module<Tensor, Tensor>
 {
-    private readonly nn.Module<Tensor, Tensor> _inner;
+    // Held through a plain object: TorchSharp registers Module-typed fields of a module by itself, which would add the head
+    // again under "_inner" (its tensors are registered under their own names below).
+    private readonly Holder _held;
     private readonly AdapterBank _bank;
 
     private readonly string _headName;
@@ -19,7 +21,7 @@ internal sealed class RoutedHead : nn.Module<Tensor, Tensor>
         : base(inner.GetName())
     {
         _headName = headName;
-        _inner = inner;
+        _held = new Holder(inner);
         _bank = bank;
         var persistent = inner.state_dict().Keys.ToHashSet(StringComparer.Ordinal);
         foreach (var (name, parameter) in inner.named_parameters(recurse: false))
@@ -45,14 +47,16 @@ internal sealed class RoutedHead : nn.Module<Tensor, Tensor>
 
     /// <summary>The head: per adapter on its rows when a route of this bank is open, otherwise the model's head as it is.</summary>
     public override Tensor forward(Tensor input)
-        => AdapterRoute.Current is { } route && route.Bank == _bank ? route.EvaluateHead(_headName, _inner, input) : _inner.forward(input);
+        => AdapterRoute.Current is { } route && route.Bank == _bank ? route.EvaluateHead(_headName, _held.Head, input) : _held.Head.forward(input);
 
     /// <inheritdoc />
     public override void train(bool on = true)
     {
-        _inner.train(on);
+        _held.Head.train(on);
         base.train(on);
     }
+
+    private sealed record Holder(nn.Module<Tensor, Tensor> Head);
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
