@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace VectorFit.Benchmarks.ModelLevel;
 
 /// <summary>
-/// <c>mixed-adapters [runs]</c>: many VectorFit adapters on one 12-layer BERT-base-shaped encoder (<see cref="BertEncoder"/>,
+/// <c>mixed-adapters [runs] [tokens,...]</c> (defaults 3 and 16,128): many VectorFit adapters on one 12-layer BERT-base-shaped encoder (<see cref="BertEncoder"/>,
 /// float32, q/k/v/o/f1/f2 adapted), batch 32, 16 and 128 tokens, inference. Side by side in one run: a routed batch whose 32
 /// rows use K = 8 (and 32) adapters, the same batch routed to one adapter, and PEFT's mixed-batch method (one forward per
 /// adapter on its rows); each row against its adapter evaluated through the composed weight <c>W = U·diag(σ)·Vᵀ</c> (what a merged
@@ -24,6 +24,7 @@ internal static class MixedAdaptersProbe
     public static int Run(string[] args)
     {
         var runs = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 3;
+        var tokenCounts = args.Length > 1 ? args[1].Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : new[] { 16, 128 };
         Console.WriteLine($"mixed-adapters: 12-layer BERT-base-shaped encoder, float32, batch {Batch}, {runs} timed runs each; torch threads {torch.get_num_threads()}; load average {LoadAverage()}");
         torch.manual_seed(1);
         using var model = new BertEncoder(new EncoderShape(12));
@@ -39,7 +40,7 @@ internal static class MixedAdaptersProbe
         double? ratioK8 = null, loopRatio16 = null, loopRatio128 = null, maxRowDiff = null;
         using (torch.no_grad())
         {
-            foreach (var tokens in new[] { 16, 128 })
+            foreach (var tokens in tokenCounts)
             {
                 torch.manual_seed(tokens);
                 using var x = torch.randn(Batch, tokens, 768);
