@@ -11,6 +11,9 @@ public enum BenchVerb
     /// <summary>The layer-cost probe.</summary>
     LayerCost,
 
+    /// <summary>Many adapters on one base: routed (mixed) batches against one adapter and a per-adapter loop.</summary>
+    MixedAdapters,
+
     /// <summary>A peak-memory child process of the model-level run.</summary>
     ModelMem,
 
@@ -54,6 +57,8 @@ public static class BenchArguments
                 return new BenchCommand(BenchVerb.ModelStep, rest, ModelStepOptions.Parse(rest));
             case "layer-cost":
                 return new BenchCommand(BenchVerb.LayerCost, rest);
+            case "mixed-adapters":
+                return new BenchCommand(BenchVerb.MixedAdapters, rest);
             case "model-mem":
                 return new BenchCommand(BenchVerb.ModelMem, rest);
             case "layers":

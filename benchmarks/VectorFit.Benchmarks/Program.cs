@@ -24,6 +24,10 @@ public static class Program
                                   frozen Linear (forward + backward), and the float32 vs float64 SVD: cost and
                                   effect on ΔW (markdown on stdout); --all-shapes: 768, 1024, 768→3072 and 4096
                                   at 128 and 4096 tokens instead of 768 and 768→3072 at 128, 1024, 4096
+          mixed-adapters [runs] [tokens,...]
+                                  many adapters on one base (AdapterBank): a batch of 32 rows routed to K = 8 and 32
+                                  adapters vs one adapter vs a per-adapter loop (PEFT's mixed batch), 16 and 128
+                                  tokens, 12 BERT-base-shaped layers; rows vs merged, swap time, 8-adapter combination
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
                                     --filter '*Linear768x768*'            one shape
@@ -47,6 +51,8 @@ public static class Program
                     return ModelStepHarness.Run(command.ModelStep!);
                 case BenchVerb.LayerCost:
                     return LayerCostProbe.Run(command.Arguments.ToArray());
+                case BenchVerb.MixedAdapters:
+                    return MixedAdaptersProbe.Run(command.Arguments.ToArray());
                 case BenchVerb.ModelMem:
                     return MemoryProbe.RunChild(command.Arguments.ToArray());
                 case BenchVerb.Help:

@@ -99,6 +99,12 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     /// </remarks>
     private protected override Tensor Evaluate(Tensor input)
     {
+        // Inside AdapterBank.Route each row takes its own adapter's σ and b (a factored pass with gathered vectors).
+        if (Adapters.AdapterRoute.Current is { } route && route.Evaluate(this, input) is { } routed)
+        {
+            return routed;
+        }
+
         var sigmaTrains = torch.is_grad_enabled() && _sigma.requires_grad;
         var path = PathOverride != ForwardPath.Auto
             ? PathOverride

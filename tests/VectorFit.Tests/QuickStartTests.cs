@@ -69,6 +69,40 @@ public sealed class QuickStartTests
     }
 
     [Fact]
+    public void ManyAdapters_OneBase_RoutesEachRowToItsAdapter()
+    {
+        var paths = new Adapters.AdapterBankTests();
+        var rtePath = paths.SaveAdapter(11);
+        var sst2Path = paths.SaveAdapter(12);
+        var folder = Directory.CreateTempSubdirectory("vf-many-adapters-").FullName;
+        var bothPath = Path.Combine(folder, "both.safetensors");
+        using var model = Adapters.AdapterBankTests.Adapted(out var report);
+        using var batch = TinyBert.Tokens(3, batch: 4);
+        Tensor logits;
+
+        // ---- snippet: many-adapters ----
+        // model: the base model right after ModelSurgery.Apply (report), with the config the adapters were trained with
+        using var bank = AdapterBank.Create(model, report);  // row 0 is the base model
+        bank.Load("rte", rtePath);  // checked as VectorFitAdapter.Load checks it: same base, same surgery, same heads
+        bank.Load("sst2", sst2Path);
+        bank.Activate("sst2");  // a swap: copies σ, b and the head into the model (no SVD, no new tensor)
+        using (bank.Route(["rte", "sst2", "base", "rte"]))  // one adapter per row of the batch
+        {
+            logits = model.forward(batch);  // one pass: each row with its adapter's σ, b and head
+        }
+
+        bank.Combine("both", [("rte", 0.5), ("sst2", 0.5)]);  // σ-space algebra; also Ties, Dare, Prune
+        bank.Save("both", bothPath);  // an ordinary adapter file
+        // ---- end of snippet ----
+
+        logits.shape.Should().Equal(4, TinyBert.Classes);
+        logits.Dispose();
+        VectorFitAdapter.ReadInfo(bothPath).ModulesToSave.Should().Equal("classifier");
+        paths.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
     public void ReadmeSnippets_AreTheCodeTheseTestsRun()
     {
         var root = RepositoryRoot();

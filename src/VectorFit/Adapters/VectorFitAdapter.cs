@@ -193,6 +193,33 @@ public static class VectorFitAdapter
     /// </remarks>
     public static AdapterInfo Load(nn.Module model, string path)
     {
+        var (info, loaded) = ReadChecked(model, path);
+        var state = model.state_dict();
+        try
+        {
+            using var noGrad = torch.no_grad();
+            foreach (var (key, tensor) in loaded)
+            {
+                state[key].copy_(tensor);
+            }
+        }
+        finally
+        {
+            foreach (var tensor in loaded.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+
+        return info;
+    }
+
+    /// <summary>
+    /// Everything <see cref="Load"/> checks, without changing the model: the file's record and its verified tensors (the caller
+    /// owns and disposes them), keyed by the model's state_dict keys. <see cref="AdapterBank"/> loads through it.
+    /// </summary>
+    internal static (AdapterInfo Info, Dictionary<string, Tensor> Loaded) ReadChecked(nn.Module model, string path)
+    {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
         AtomicFile.RemoveStaleTemporaries(path);
@@ -251,23 +278,7 @@ public static class VectorFitAdapter
                 $"'{path}' is corrupt: its SVFT entry positions contradict its recorded patterns; the model was not changed.{Environment.NewLine}{string.Join(Environment.NewLine, positionProblems.Select(p => "  " + p))}");
         }
 
-        try
-        {
-            using var noGrad = torch.no_grad();
-            foreach (var (key, tensor) in loaded)
-            {
-                state[key].copy_(tensor);
-            }
-        }
-        finally
-        {
-            foreach (var tensor in loaded.Values)
-            {
-                tensor.Dispose();
-            }
-        }
-
-        return info;
+        return (info, loaded);
     }
 
     private static string LibraryVersion =>
