@@ -54,12 +54,17 @@ passed=0 failed=0 skipped=0
 run_tests() {
   local out rc=0
   out=$(mktemp)
-  dotnet test "$@" 2>&1 | tee "$out" || rc=$?
-  # dotnet test prints one summary line per test assembly:
-  #   "Passed!  - Failed:     0, Passed:    42, Skipped:     0, Total:    42, ..."
-  while read -r f p s; do
-    failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
-  done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\),.*/\1 \2 \3/p' "$out")
+  # One line per finished test (the default prints nothing for minutes while a project runs).
+  dotnet test "$@" --logger "console;verbosity=normal" 2>&1 | tee "$out" || rc=$?
+  # With one line per test, dotnet test ends each test assembly with a block of counts:
+  #   "Total tests: 42" / "     Passed: 41" / "     Failed: 1" / "    Skipped: 0" (absent counts are 0).
+  while read -r kind n; do
+    case "$kind" in
+      Passed) passed=$((passed + n)) ;;
+      Failed) failed=$((failed + n)) ;;
+      Skipped) skipped=$((skipped + n)) ;;
+    esac
+  done < <(sed -n 's/^ *\(Passed\|Failed\|Skipped\): *\([0-9][0-9]*\) *$/\1 \2/p' "$out")
   rm -f "$out"
   return $rc
 }
