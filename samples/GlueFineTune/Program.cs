@@ -219,7 +219,14 @@ internal static class Program
 
         using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log, world);
         TextWriter progress = world is { IsRoot: false } ? TextWriter.Null : Console.Error;
-        TrainingOutcome outcome = new GlueTrainer(session, log, progress, interactive).Run(cancellation);
+        // For eng/mpi-tests.sh: GLUEFINETUNE_STOP_AFTER_STEP=N acts as a Ctrl+C after step N, on rank 0 alone under --distributed.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        long stopAfter = long.TryParse(Environment.GetEnvironmentVariable("GLUEFINETUNE_STOP_AFTER_STEP"), CultureInfo.InvariantCulture, out long after) ? after : -1;
+        var trainer = new GlueTrainer(session, log, progress, interactive)
+        {
+            AfterStep = s => { if (s == stopAfter && world is not { IsRoot: false }) stop.Cancel(); },
+        };
+        TrainingOutcome outcome = trainer.Run(stop.Token);
         if (!outcome.Completed)
         {
             return InterruptedExitCode;
