@@ -4,6 +4,8 @@
 #   hang     rank 1 stops answering: rank 0 must abort the job after its 3 s timeout with a clear message
 #   kill     rank 1 is killed (SIGKILL): the job must end, non-zero, with a clear message on the other rank
 #   missing  no MPI library: a clear error naming the apt packages, and MPI still initialises afterwards
+#   sample   the GLUE sample (samples/GlueFineTune) with --distributed as 2 ranks on a tiny BERT and 45 sentences: one set of
+#            outputs, the adapter equal to a 1-process run's, an interrupted run resumed to the same adapter
 # With both Open MPI and MPICH installed, the cases also run under the other one. Ends with "distributed: N passed, M failed"
 # and exits non-zero when a check failed. Without mpirun it says how to install it and reports 0 checks (.ci/run installs Open MPI).
 #
@@ -32,7 +34,9 @@ if ! command -v mpirun >/dev/null 2>&1; then
 fi
 
 if $build; then
-  dotnet build "$project" -c "$configuration" "${props[@]}" -nologo -v:minimal -clp:NoSummary || { failed=1; echo "FAIL building $project"; summary; }
+  for built in "$project" samples/GlueFineTune; do
+    dotnet build "$built" -c "$configuration" "${props[@]}" -nologo -v:minimal -clp:NoSummary || { failed=1; echo "FAIL building $built"; summary; }
+  done
 fi
 program=("dotnet" "$project/bin/$configuration/net10.0/VectorFit.Distributed.Tests.dll")
 
@@ -97,6 +101,56 @@ else
   verdict false "missing MPI library" "status $rc; output:"
   tail -10 "$out"
 fi
+
+# The GLUE sample, data-parallel: 2 ranks x their half of every batch of 8 against 1 process x the whole batch (45 examples:
+# the last batch of each epoch is 5 rows, split 3 + 2, so the length-weighted loss is exercised), 3 epochs, AVF freezing 2 vectors
+# per epoch. Dropout is 0 in this model, so the two runs take the same steps up to float32 round-off: every adapter tensor within
+# 1e-5 (observed: about 2e-7, rounding of sums taken in another order, over 18 AdamW steps; a wrong average or a lost row moves
+# values by about lr = 1e-2), except the attention key biases. Their gradient is zero in exact arithmetic (softmax ignores a shift
+# of all keys), so what the ranks sum is rounding noise, which AdamW divides by its own size and turns into steps of about lr
+# that differ between any two ways of summing a batch; they change no output. The dev metrics and AVF's frozen vectors must be
+# identical and the train losses within 1e-6. Then a 2-rank run stopped on rank 0 alone after step 8 (Ctrl+C, agreed by
+# both ranks), resumed by both ranks from the one checkpoint, must end with the uninterrupted 2-rank run's adapter, bit for bit.
+losses() { grep -o '"train_loss": [-0-9.eE+]*' "$1/metrics.json" | cut -d' ' -f2; }
+sample_check() {
+  local dir=$VF_MPI_TEST_DIR/sample started=$SECONDS rc=0 glue=("dotnet" "samples/GlueFineTune/bin/$configuration/net10.0/GlueFineTune.dll")
+  local run=(--train "$dir/train.csv" --dev "$dir/dev.csv" --model "$dir/model" --epochs 3 --batch-size 8 --lr 1e-2 --max-length 16
+             --pooling cls --avf-start-epoch 1 --avf-every-epochs 1 --k 2)
+  mkdir -p "$dir"
+  "${program[@]}" sample-data "$dir" >"$out" 2>&1 || { verdict false "GLUE sample: test data" "$(tail -5 "$out")"; return; }
+  timeout 60 "${glue[@]}" "${run[@]}" --output "$dir/one" --threads 1 >"$out" 2>&1 || { verdict false "GLUE sample: 1-process run" "$(tail -5 "$out")"; return; }
+  # shellcheck disable=SC2046
+  timeout 60 $(launcher mpirun) "${glue[@]}" "${run[@]}" --output "$dir/two" --distributed >"$out" 2>&1 || rc=$?
+  clean
+  local files; files=$(cd "$dir/two" && find . -type f | sort | tr '\n' ' ')
+  local lines; lines=$(grep -c '^epoch [0-9]*: train loss' "$out")
+  if [ "$rc" -eq 0 ] && [ "$lines" -eq 3 ] && [ "$files" = "$(cd "$dir/one" && find . -type f | sort | tr '\n' ' ')" ]; then
+    verdict true "GLUE sample --distributed, 2 ranks: exit 0, one log (3 epoch lines), rank 0's outputs only: $files"
+  else
+    verdict false "GLUE sample --distributed, 2 ranks" "status $rc, $lines epoch lines, files: $files; output:"
+    tail -20 "$out"
+    return
+  fi
+  if "${program[@]}" compare-adapters "$dir/one/adapter.safetensors" "$dir/two/adapter.safetensors" 1e-5 attention.self.key.bias >"$out" 2>&1 \
+     && diff <(grep -vE '"(train_loss|elapsed_seconds)"' "$dir/one/metrics.json") <(grep -vE '"(train_loss|elapsed_seconds)"' "$dir/two/metrics.json") >/dev/null \
+     && paste <(losses "$dir/one") <(losses "$dir/two") | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-6) bad = 1 } END { exit bad }'; then
+    verdict true "GLUE sample: 2 ranks x half batch = 1 process x whole batch (adapter within 1e-5; same dev metrics and frozen vectors)"
+  else
+    verdict false "GLUE sample: 2 ranks against 1 process"
+  fi
+  sed 's/^/    /' "$out"
+  rc=0
+  # shellcheck disable=SC2046
+  GLUEFINETUNE_STOP_AFTER_STEP=8 timeout 60 $(launcher mpirun) "${glue[@]}" "${run[@]}" --output "$dir/resumed" --distributed >"$out" 2>&1 || rc=$?
+  # shellcheck disable=SC2046
+  [ "$rc" -eq 130 ] && grep -q 'interrupted at step 8/18' "$out" \
+    && timeout 60 $(launcher mpirun) "${glue[@]}" "${run[@]}" --output "$dir/resumed" --distributed --resume >"$out" 2>&1 \
+    && grep -q 'resumed from .* at step 8' "$out" \
+    && "${program[@]}" compare-adapters "$dir/two/adapter.safetensors" "$dir/resumed/adapter.safetensors" 0 >"$out" 2>&1
+  verdict "$([ $? -eq 0 ] && echo true || echo false)" "GLUE sample: stopped on rank 0 after step 8 (status $rc), resumed by 2 ranks: the uninterrupted run's adapter ($((SECONDS - started)) s for the sample checks)"
+  sed 's/^/    /' "$out" | tail -5
+}
+sample_check
 
 # The other implementation, when installed too.
 for other in mpirun.mpich mpirun.openmpi; do

@@ -7,6 +7,7 @@ using GlueFineTune.Metrics;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
+using VectorFit.Distributed;
 using VectorFit.Serialization;
 
 namespace GlueFineTune;
@@ -70,10 +71,14 @@ internal static class Program
             Console.Error.WriteLine("Ctrl+C: stopping after this step and saving a checkpoint (press again to abort without one)...");
         };
         Console.CancelKeyPress += onCancel;
+        MpiWorld? world = null;
+        int code = 1;
         try
         {
-            // The demo's toy model is too small for intra-op parallelism to pay: one thread unless asked.
-            int? threads = cli.Threads ?? (cli.Demo ? 1 : null);
+            world = cli.Distributed ? StartMpi(cli) : null;
+            // The demo's toy model is too small for intra-op parallelism to pay: one thread unless asked. Distributed: the
+            // machine's cores shared by the ranks on it.
+            int? threads = cli.Threads ?? (cli.Demo ? 1 : (int?)null) ?? (world is null ? (int?)null : ThreadsPerRank(world));
             if (threads is { } count)
             {
                 TorchSharp.torch.set_num_threads(count);
@@ -83,29 +88,71 @@ internal static class Program
             if (cli.Demo)
             {
                 var (outcome, _) = DemoRunner.Run(cli, new DemoSettings(), Console.Out, Console.Error, interactive, cancellation.Token);
-                return outcome.Completed ? 0 : InterruptedExitCode;
+                return code = outcome.Completed ? 0 : InterruptedExitCode;
             }
 
-            return RunGlue(OptionResolver.Resolve(cli), cli.MaxTrainExamples, interactive, cancellation.Token);
+            return code = RunGlue(OptionResolver.Resolve(cli), cli.MaxTrainExamples, interactive && world is not { IsRoot: false }, cancellation.Token, world);
         }
         catch (UsageException e)
         {
-            return Usage(e);
+            return code = Usage(e);
         }
         catch (Exception e) when (IsUserError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return code = 1;
         }
         catch (Exception e)
         {
             // Last resort: a bug, or an error no check above foresaw. One line on the console, the details in a log.
-            return ReportUnexpected(e, Console.Error);
+            return code = ReportUnexpected(e, Console.Error);
         }
         finally
         {
             Console.CancelKeyPress -= onCancel;
+            if (world is { Size: > 1 } && code is not (0 or InterruptedExitCode))
+            {
+                // The other ranks may wait in a collective for this one: end the whole job now rather than after the MPI timeout.
+                world.Abort($"GlueFineTune stopped with exit code {code} (see the error above)", code);
+            }
+
+            world?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// <c>--distributed</c>: joins the MPI job the launcher started (one process per rank). Rank 0 alone writes to the console;
+    /// the other ranks write only errors.
+    /// </summary>
+    private static MpiWorld StartMpi(CliOptions cli)
+    {
+        if (cli.Demo)
+        {
+            throw new UsageException("--distributed trains a --task or --train run; the demo runs in one process.");
+        }
+
+        // Open MPI's mpirun and MPICH's Hydra set these; without a launcher MPI would be a world of one rank, which is not what was asked.
+        if (!new[] { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK" }.Any(v => Environment.GetEnvironmentVariable(v) is not null))
+        {
+            throw new UsageException("--distributed runs under an MPI launcher, one process per rank: mpirun -np 2 dotnet GlueFineTune.dll ... --distributed "
+                + "(Open MPI as root: also --allow-run-as-root); in one process, leave out --distributed.");
+        }
+
+        MpiWorld world = MpiWorld.Initialize();
+        if (!world.IsRoot)
+        {
+            Console.SetOut(TextWriter.Null);
+        }
+
+        return world;
+    }
+
+    /// <summary>The default libtorch threads of a rank: this machine's cores over the ranks on it (mpirun says how many), at least 1.</summary>
+    private static int ThreadsPerRank(MpiWorld world)
+    {
+        string? local = Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE") ?? Environment.GetEnvironmentVariable("MPI_LOCALNRANKS");
+        int ranksHere = int.TryParse(local, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : world.Size;
+        return Math.Max(1, Environment.ProcessorCount / ranksHere);
     }
 
     /// <summary>
@@ -116,7 +163,7 @@ internal static class Program
     /// <returns>Whether it is a foreseen error whose message says what to fix.</returns>
     internal static bool IsUserError(Exception error) => error is IOException or InvalidDataException or FormatException
         or System.Text.Json.JsonException or ArgumentException or InvalidOperationException or UnauthorizedAccessException
-        or NotSupportedException or AdapterException or SafetensorsFormatException;
+        or NotSupportedException or AdapterException or SafetensorsFormatException or MpiException;
 
     /// <summary>
     /// Reports an exception nobody foresaw: writes its full text (type, message, stack, inner exceptions) to a log file
@@ -145,7 +192,7 @@ internal static class Program
         return 1;
     }
 
-    private static int RunGlue(TrainingOptions options, int? maxTrainExamples, bool interactive, CancellationToken cancellation)
+    private static int RunGlue(TrainingOptions options, int? maxTrainExamples, bool interactive, CancellationToken cancellation, MpiWorld? world)
     {
         TextWriter log = Console.Out;
         log.WriteLine($"VectorFit GLUE fine-tuning: {options.Describe()}");
@@ -170,14 +217,30 @@ internal static class Program
             log.WriteLine(baseline.Describe());
         }
 
-        using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log);
-        TrainingOutcome outcome = new GlueTrainer(session, log, Console.Error, interactive).Run(cancellation);
+        using TrainingSession session = TrainingSession.Create(options, trainExamples, devExamples, log, world);
+        TextWriter progress = world is { IsRoot: false } ? TextWriter.Null : Console.Error;
+        // For eng/mpi-tests.sh: GLUEFINETUNE_STOP_AFTER_STEP=N acts as a Ctrl+C after step N, on rank 0 alone under --distributed.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        long stopAfter = long.TryParse(Environment.GetEnvironmentVariable("GLUEFINETUNE_STOP_AFTER_STEP"), CultureInfo.InvariantCulture, out long after) ? after : -1;
+        var trainer = new GlueTrainer(session, log, progress, interactive)
+        {
+            AfterStep = s => { if (s == stopAfter && world is not { IsRoot: false }) stop.Cancel(); },
+        };
+        TrainingOutcome outcome = trainer.Run(stop.Token);
         if (!outcome.Completed)
         {
             return InterruptedExitCode;
         }
 
-        RunOutputs outputs = RunOutputs.Write(session);
+        RunOutputs? outputs = null;
+        if (session.Parallel is { } parallel)
+        {
+            parallel.RunOnRoot(() => outputs = RunOutputs.Write(session)); // rank 0 writes, the others wait
+        }
+        else
+        {
+            outputs = RunOutputs.Write(session);
+        }
         if (outcome.Metrics.Best is { } best)
         {
             string metric = outcome.Metrics.MainMetric;
@@ -189,7 +252,7 @@ internal static class Program
             log.WriteLine(baseline.Compare(last));
         }
 
-        foreach (string line in outputs.Describe())
+        foreach (string line in outputs?.Describe() ?? [])
         {
             log.WriteLine(line);
         }

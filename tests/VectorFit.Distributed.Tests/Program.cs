@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 //   hang      (mpirun -np 2) rank 1 stops answering at step 10; rank 0 must abort the job after its 3 s timeout
 //   missing   (no launcher) a missing MPI library gives a clear error, and MPI still initialises afterwards
 //   bench     (mpirun -np 1 or 2) steps of a MiniLM-shaped model, one thread per rank, with the communication share
+//   sample-data DIR, compare-adapters A B TOL [SUFFIX]   (no launcher) the GLUE sample's check: a tiny checkpoint and data; two adapters compared
 var mode = args.Length > 0 ? args[0] : "cases";
 return mode switch
 {
@@ -20,6 +21,8 @@ return mode switch
     "hang" => Faults.Run(kill: false),
     "missing" => Faults.Missing(),
     "bench" => Bench.Run(args.Skip(1).ToArray()),
+    "sample-data" when args.Length == 2 => SampleRun.WriteData(args[1]),
+    "compare-adapters" when args.Length is 4 or 5 => SampleRun.CompareAdapters(args[1], args[2], args[3], args.ElementAtOrDefault(4)),
     _ => Usage(),
 };
 

@@ -30,6 +30,9 @@ internal sealed record CliOptions
     /// <summary><c>--demo</c>.</summary>
     public bool Demo { get; init; }
 
+    /// <summary><c>--distributed</c>.</summary>
+    public bool Distributed { get; init; }
+
     /// <summary><c>--resume</c>.</summary>
     public bool Resume { get; init; }
 

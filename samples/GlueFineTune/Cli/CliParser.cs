@@ -25,6 +25,7 @@ internal static class CliParser
         Flag("--version", o => o with { Version = true }),
         Flag("--demo", o => o with { Demo = true }),
         Flag("--resume", o => o with { Resume = true }),
+        Flag("--distributed", o => o with { Distributed = true }),
         Text("--task", "NAME", (o, v) => o with { Task = v }),
         Text("--data", "DIR", (o, v) => o with { Data = v }),
         Text("--model", "DIR", (o, v) => o with { Model = v }),

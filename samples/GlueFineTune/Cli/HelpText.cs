@@ -72,7 +72,14 @@ internal static class HelpText
                               the sentiment words held out), then fine-tunes it with VectorFit + AVF on the
                               built-in sentiment task and reports dev accuracy against chance
                               (default output: runs/demo under the current folder, printed first)
-          --threads N         libtorch CPU threads (default: libtorch's choice; the demo uses 1)
+          --threads N         libtorch CPU threads (default: libtorch's choice; the demo uses 1; --distributed:
+                              max(1, this machine's cores / its ranks))
+          --distributed       data-parallel over MPI, one process per rank: mpirun -np N dotnet GlueFineTune.dll
+                              ... --distributed. --batch-size stays the global batch: each rank takes its contiguous
+                              part of every batch, gradients are averaged before each step (the same steps as one
+                              process, up to float32 round-off); dev evaluation is split across the ranks; rank 0
+                              alone writes --output (give every rank the same --output folder, shared across
+                              machines, so that --resume reads the same checkpoint on every rank)
           --version           the VectorFit, TorchSharp and libtorch this program runs on (loaded, not as built)
           -h, --help          this text
 

@@ -1,5 +1,6 @@
 using GlueFineTune.Data;
 using GlueFineTune.Metrics;
+using VectorFit.Distributed;
 using VectorFit.Transformers.Models;
 using static TorchSharp.torch;
 
@@ -13,13 +14,14 @@ internal static class DevEvaluation
     /// <param name="data">The encoded split.</param>
     /// <param name="task">The task (its metrics; regression or classification).</param>
     /// <param name="batchSize">Examples per forward pass.</param>
+    /// <param name="world">Under <c>--distributed</c>: each rank predicts its part of the split and every rank gets all predictions.</param>
     /// <returns>The metrics, main metric first.</returns>
-    public static TaskEvaluation Run(SequenceClassifier model, EncodedDataset data, GlueTask task, int batchSize)
+    public static TaskEvaluation Run(SequenceClassifier model, EncodedDataset data, GlueTask task, int batchSize, MpiWorld? world = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(task);
-        return GlueEvaluator.Evaluate(task, data.Examples, Predict(model, data, task.IsRegression, batchSize));
+        return GlueEvaluator.Evaluate(task, data.Examples, Predict(model, data, task.IsRegression, batchSize, world));
     }
 
     /// <summary>The model's prediction for every example: a class id (arg-max) or a regression value.</summary>
@@ -27,8 +29,9 @@ internal static class DevEvaluation
     /// <param name="data">The encoded split.</param>
     /// <param name="regression">Whether the head is a regressor.</param>
     /// <param name="batchSize">Examples per forward pass.</param>
+    /// <param name="world">Under <c>--distributed</c>: this rank predicts its part, then the parts are summed over the ranks (zeros elsewhere).</param>
     /// <returns>One prediction per example, in order.</returns>
-    public static double[] Predict(SequenceClassifier model, EncodedDataset data, bool regression, int batchSize)
+    public static double[] Predict(SequenceClassifier model, EncodedDataset data, bool regression, int batchSize, MpiWorld? world = null)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -36,10 +39,11 @@ internal static class DevEvaluation
         try
         {
             using var noGrad = no_grad();
-            for (int start = 0; start < data.Count; start += batchSize)
+            var (first, length) = world?.PartOf(data.Count) ?? (0, data.Count);
+            for (int start = (int)first; start < first + length; start += batchSize)
             {
                 using var scope = NewDisposeScope();
-                int count = Math.Min(batchSize, data.Count - start);
+                int count = (int)Math.Min(batchSize, first + length - start);
                 TensorBatch batch = data.MakeBatch(Enumerable.Range(start, count).ToArray());
                 Tensor logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
                 if (regression)
@@ -65,6 +69,13 @@ internal static class DevEvaluation
             model.train(wasTraining);
         }
 
-        return predictions;
+        if (world is null)
+        {
+            return predictions;
+        }
+
+        using Tensor all = tensor(predictions); // exact: each value plus zeros from the other ranks
+        world.AllReduce(all);
+        return all.data<double>().ToArray();
     }
 }

@@ -4,7 +4,9 @@ using System.Text;
 using GlueFineTune.Metrics;
 using VectorFit.Transformers.Models;
 using GlueFineTune.Outputs;
+using VectorFit.Distributed;
 using VectorFit.Serialization;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Training;
@@ -91,7 +93,7 @@ internal sealed class GlueTrainer
 
             while (step < total)
             {
-                if (cancellation.IsCancellationRequested)
+                if (Agreed(cancellation.IsCancellationRequested))
                 {
                     progress.Break();
                     SaveCheckpoint(step, lossSum, lossCount, "interrupted", metrics);
@@ -140,28 +142,66 @@ internal sealed class GlueTrainer
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             progress.Break();
-            TrySaveAfterError(step, lossSum, lossCount, e, metrics);
+            if (session.Parallel is null)
+            {
+                // Distributed, the error may be on one rank only, and a root-only save is a collective: keep the last checkpoint.
+                TrySaveAfterError(step, lossSum, lossCount, e, metrics);
+            }
+
             throw;
         }
 
         return new TrainingOutcome(true, step, metrics, last);
     }
 
+    /// <summary>Whether any rank asks to stop (one process: <paramref name="mine"/>), so that every rank stops at the same step.</summary>
+    private bool Agreed(bool mine)
+    {
+        if (session.Parallel is not { World: var world })
+        {
+            return mine;
+        }
+
+        using Tensor flag = tensor(new long[] { mine ? 1 : 0 });
+        world.AllReduce(flag, MpiReduceOperation.Max);
+        return flag.item<long>() != 0;
+    }
+
     private double TrainStep(int[] indices, double lr, long step)
     {
         using var scope = NewDisposeScope();
-        manual_seed(EpochOrder.StepSeed(session.Options.Seed, step));
+        MpiWorld? world = session.Parallel?.World;
+        // Dropout masks depend only on (seed, step) — and the rank, so that the ranks' rows do not share masks.
+        manual_seed(EpochOrder.StepSeed(session.Options.Seed, step) + (world?.Rank ?? 0));
         foreach (var group in session.Optimizer.ParamGroups)
         {
             group.LearningRate = lr;
         }
 
-        TensorBatch batch = session.Train.MakeBatch(indices);
+        // Distributed: this rank's contiguous part of the global batch (PartOf). Its mean loss is weighted by length·N/B, so that
+        // the mean over the ranks of the weighted losses (and of their gradients, AverageGradients) is the global batch's mean.
+        // A rank left without a row (a last batch smaller than N) runs the first row with weight 0: its gradients are present and 0.
+        var (first, length) = world?.PartOf(indices.Length) ?? (0, indices.Length);
+        double weight = world is null ? 1 : (double)length * world.Size / indices.Length;
+        TensorBatch batch = session.Train.MakeBatch(length > 0 ? indices[(int)first..(int)(first + length)] : indices[..1]);
         Tensor logits = session.Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
         Tensor loss = session.Options.Task.IsRegression
             ? nn.functional.mse_loss(logits.reshape(-1), batch.Labels)
             : nn.functional.cross_entropy(logits, batch.Labels);
+        if (weight != 1)
+        {
+            using Scalar held = weight.ToScalar(); // held for the native call (see VectorFit.Optim.AdamW)
+            loss = loss.mul(held);
+        }
+
         double value = loss.item<float>();
+        if (world is not null)
+        {
+            using Tensor sum = tensor(new[] { value / world.Size }); // every rank checks and logs the same global loss
+            world.AllReduce(sum);
+            value = sum.item<double>();
+        }
+
         if (!double.IsFinite(value))
         {
             // Checked before the update, so the weights of the last completed step stay as they were.
@@ -174,13 +214,14 @@ internal sealed class GlueTrainer
 
         session.Optimizer.zero_grad();
         loss.backward();
+        session.Parallel?.AverageGradients();
         session.Optimizer.step();
         return value;
     }
 
     private TaskEvaluation EndEpoch(MetricsLog metrics, string metricsPath, int epoch, long step, double trainLoss, double lr, TimeSpan elapsed)
     {
-        TaskEvaluation evaluation = DevEvaluation.Run(session.Model, session.Dev, session.Options.Task, session.Options.EvalBatchSize);
+        TaskEvaluation evaluation = DevEvaluation.Run(session.Model, session.Dev, session.Options.Task, session.Options.EvalBatchSize, session.Parallel?.World);
         NativeHeap.Trim();
         metrics.Epochs.RemoveAll(e => e.Epoch == epoch);
         metrics.Epochs.Add(new EpochMetrics
@@ -193,7 +234,7 @@ internal sealed class GlueTrainer
             FrozenVectors = session.Avf.FrozenSet.Select(v => v.Name).ToList(),
             ElapsedSeconds = Math.Round(elapsed.TotalSeconds, 3),
         });
-        AtomicFile.Write(metricsPath, s => s.Write(Encoding.UTF8.GetBytes(metrics.ToJson())));
+        OnRoot(() => AtomicFile.Write(metricsPath, s => s.Write(Encoding.UTF8.GetBytes(metrics.ToJson()))));
         string frozen = session.Avf.FrozenSet.Count > 0 ? $", {session.Avf.FrozenSet.Count} vectors frozen" : string.Empty;
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train loss {trainLoss:F4}, dev {evaluation}{frozen}"));
         return evaluation;
@@ -245,8 +286,21 @@ internal sealed class GlueTrainer
             EpochLossCount = lossCount,
             Reason = reason,
         };
-        TrainingCheckpoint.Save(session.Options.CheckpointDirectory, session.Model, session.Surgery, session.Optimizer, session.Avf, state, metrics);
+        OnRoot(() => TrainingCheckpoint.Save(session.Options.CheckpointDirectory, session.Model, session.Surgery, session.Optimizer, session.Avf, state, metrics));
         lastCheckpoint = state;
+    }
+
+    /// <summary>Runs a write in one process, or on rank 0 only while the other ranks wait (<see cref="DataParallel.RunOnRoot"/>).</summary>
+    private void OnRoot(Action write)
+    {
+        if (session.Parallel is { } parallel)
+        {
+            parallel.RunOnRoot(write);
+        }
+        else
+        {
+            write();
+        }
     }
 
     private void TrySaveAfterError(long step, double lossSum, long lossCount, Exception error, MetricsLog metrics)

@@ -3,6 +3,7 @@ using VectorFit.Transformers.Models;
 using VectorFit.Transformers.Tokenization;
 using TorchSharp.Modules;
 using VectorFit;
+using VectorFit.Distributed;
 using static TorchSharp.torch;
 
 namespace GlueFineTune.Training;
@@ -23,8 +24,10 @@ internal sealed class TrainingSession : IDisposable
         VectorFit.Optim.AdamW optimizer,
         AvfScheduler avf,
         long stepsPerEpoch,
-        long totalSteps)
+        long totalSteps,
+        DataParallel? parallel)
     {
+        Parallel = parallel;
         StepsPerEpoch = stepsPerEpoch;
         TotalSteps = totalSteps;
         Options = options;
@@ -64,6 +67,9 @@ internal sealed class TrainingSession : IDisposable
     /// </summary>
     public AvfScheduler Avf { get; }
 
+    /// <summary>Under <c>--distributed</c>: the gradient averaging over the MPI ranks; <c>null</c> in one process.</summary>
+    public DataParallel? Parallel { get; }
+
     /// <summary>Optimizer steps per epoch.</summary>
     public long StepsPerEpoch { get; }
 
@@ -75,8 +81,9 @@ internal sealed class TrainingSession : IDisposable
     /// <param name="trainExamples">The training split.</param>
     /// <param name="devExamples">The dev split.</param>
     /// <param name="log">Where to describe the steps.</param>
+    /// <param name="world">Under <c>--distributed</c>: the MPI world to average gradients over.</param>
     /// <returns>The session.</returns>
-    public static TrainingSession Create(TrainingOptions options, IReadOnlyList<GlueExample> trainExamples, IReadOnlyList<GlueExample> devExamples, TextWriter log)
+    public static TrainingSession Create(TrainingOptions options, IReadOnlyList<GlueExample> trainExamples, IReadOnlyList<GlueExample> devExamples, TextWriter log, MpiWorld? world = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
@@ -116,7 +123,16 @@ internal sealed class TrainingSession : IDisposable
             AvfOptions schedule = options.UsesAvf ? options.AvfSchedule(stepsPerEpoch) : AvfOptions.None;
             AvfScheduler avf = AvfScheduler.FromModel(model, schedule, totalSteps);
             model.train();
-            return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf, stepsPerEpoch, totalSteps);
+            DataParallel? parallel = null;
+            if (world is not null)
+            {
+                // Every rank built the same model from the same seed; rank 0's values are broadcast anyway, so all start identical.
+                parallel = new DataParallel(world, model.named_parameters().Where(p => p.parameter.requires_grad));
+                parallel.BroadcastParameters();
+                log.WriteLine($"distributed: {world.Size} ranks ({world.Library.Split(',')[0]}), each takes its part of every batch of {options.BatchSize}; {parallel.ValueCount:N0} gradient values averaged per step");
+            }
+
+            return new TrainingSession(options, model, load, surgery, train, dev, optimizer, avf, stepsPerEpoch, totalSteps, parallel);
         }
         catch
         {
@@ -180,6 +196,7 @@ internal sealed class TrainingSession : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        Parallel?.Dispose();
         Optimizer.Dispose();
         Model.Dispose();
     }
