@@ -65,18 +65,28 @@ public static class MemoryProbe
             "full" => TrainingMethod.Full,
             "lora" => TrainingMethod.Lora,
             "svft" => TrainingMethod.Svft,
-            "infer-base" => TrainingMethod.Full,
             _ => TrainingMethod.VectorFit,
         };
-        using var run = TrainingRun.Create(method, shape);
+
+        // infer-base: the base model alone (a TrainingRun would hold an optimizer, whose state inference does not have).
+        using var run = name == "infer-base" ? null : TrainingRun.Create(method, shape);
+        using var baseModel = name == "infer-base" ? TrainingRun.BuildBase(shape) : null;
+        nn.Module<Tensor, Tensor> model = run?.Model ?? (nn.Module<Tensor, Tensor>)baseModel!;
         if (name is "vectorfit-memory" or "infer-unmerged-memory")
         {
-            VectorFitLinear.SetComposedWeightMode(run.Model, ComposedWeightMode.Memory);
+            VectorFitLinear.SetComposedWeightMode(model, ComposedWeightMode.Memory);
         }
 
+        var state = run?.State() ?? new TrainableState(0, 0, 0, 0);  // before a merge disposes σ
         if (name == "infer-merged")
         {
-            ModelSurgery.MergeAndUnload(run.Model);
+            // MergeAndUnload leaves the adapted layers to the caller (documented): dispose them, as an inference server would.
+            var adapted = ModelSurgery.FindAdaptedLayers(model);
+            ModelSurgery.MergeAndUnload(model);
+            foreach (var (_, layer) in adapted)
+            {
+                layer.Dispose();
+            }
         }
 
         var built = ProcessMemory.ResidentKib();
@@ -89,19 +99,19 @@ public static class MemoryProbe
         var reset = ProcessMemory.ResetPeak();
         if (inference)
         {
-            run.Model.eval();
+            model.eval();
             using var noGrad = torch.no_grad();
             for (var i = 0; i < steps; i++)
             {
                 using var scope = torch.NewDisposeScope();
-                run.Model.forward(input);
+                model.forward(input);
             }
         }
         else
         {
             for (var i = 0; i < steps; i++)
             {
-                run.Step(input, labels);
+                run!.Step(input, labels);
             }
         }
 
@@ -110,9 +120,9 @@ public static class MemoryProbe
         GC.WaitForPendingFinalizers();
         ProcessMemory.TrimNativeHeap();
         var steady = ProcessMemory.ResidentKib();
-        var held = run.HeldComposedWeights();
         var result = new MemoryResult(
-            name, layers, start, built, builtAfterGc, setupPeak, trainPeak, run.State(), steady, held, run.Avf?.FrozenSet.Count ?? 0);
+            name, layers, start, built, builtAfterGc, setupPeak, trainPeak, state, steady,
+            run?.HeldComposedWeights() ?? 0, run?.Avf?.FrozenSet.Count ?? 0);
         Console.WriteLine(JsonSerializer.Serialize(result));
         input.Dispose();
         labels.Dispose();

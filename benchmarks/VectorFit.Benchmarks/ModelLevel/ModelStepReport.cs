@@ -136,7 +136,9 @@ public static class ModelStepReport
 
             if (d.DotnetMemory.TryGetValue("vectorfit", out var vm) && d.DotnetMemory.TryGetValue("lora", out var lm))
             {
-                Verdict(md, "peak training memory ÷ LoRA r=1's (.NET)", (double)vm.TrainPeakKib / lm.TrainPeakKib, 1.20);
+                // Issue 17: VectorFit's training peak ≤ LoRA r=1's + 1.2 × what U and V hold beyond the weights.
+                var surplusKib = MemoryProbe.FactorSurplusBytes(new Models.EncoderShape(d.Layers)) / 1024.0;
+                Verdict(md, "(VectorFit − LoRA r=1) training peak ÷ the factor surplus (.NET)", (vm.TrainPeakKib - lm.TrainPeakKib) / surplusKib, 1.20);
             }
 
             md.AppendLine();
