@@ -120,6 +120,7 @@ public static class ModelSurgery
         ClearFrozenGradients(model);
         var frozenWeightsCount = plan.Layers.Sum(l => l.Linear.in_features * l.Linear.out_features);
         ReleaseReplaced(model, plan.Layers.Select(l => l.Linear));
+        NativeHeap.Trim(); // the SVDs' float64 temporaries: returned to the system, not kept by the C allocator
 
         var infos = plan.Layers.Select((layer, i) => created[i].Describe(layer.Name, layer.Role)).ToList();
         var frozenWeights = frozenWeightsCount;

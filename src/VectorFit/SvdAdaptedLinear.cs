@@ -89,11 +89,68 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
     /// </summary>
     public Parameter? bias => _bias;
 
-    /// <summary>Frozen left singular vectors, <c>(out_features, r)</c>; persistent buffer <c>U</c>. Owned by the layer: do not modify or dispose.</summary>
-    public Tensor U => _u;
+    /// <summary>Frozen left singular vectors, <c>(out_features, r)</c>; persistent buffer <c>U</c>. Owned by the layer: do not dispose.</summary>
+    /// <remarks>
+    /// Reading it tells the layer that U was handed out, so a VectorFit layer's composed weight is rebuilt at its next call:
+    /// a write into U's memory that bypasses libtorch (<c>data&lt;T&gt;()</c>) is then seen too. Fetch U again before such a
+    /// write rather than keeping the tensor across forwards (<see cref="ComposedWeightMode"/>).
+    /// </remarks>
+    public Tensor U
+    {
+        get
+        {
+            FactorHandouts++;
+            return _u;
+        }
+    }
 
-    /// <summary>Frozen right singular vectors, <c>(in_features, r)</c>; persistent buffer <c>V</c> (so <c>W₀ = U·diag(σ₀)·Vᵀ</c>). Owned by the layer.</summary>
-    public Tensor V => _v;
+    /// <summary>Frozen right singular vectors, <c>(in_features, r)</c>; persistent buffer <c>V</c> (so <c>W₀ = U·diag(σ₀)·Vᵀ</c>). Owned by the layer: do not dispose.</summary>
+    /// <remarks>Reading it tells the layer that V was handed out, as for <see cref="U"/>.</remarks>
+    public Tensor V
+    {
+        get
+        {
+            FactorHandouts++;
+            return _v;
+        }
+    }
+
+    /// <summary>
+    /// How many times U or V left the layer (its <see cref="U"/>/<see cref="V"/> properties, <c>state_dict</c>,
+    /// <c>named_buffers</c>, <c>get_buffer</c>, directly or through a parent): a handle that left may be written through
+    /// without libtorch (<c>Module.load</c> does so on the CPU), so a cache built before a hand-out is not trusted after it.
+    /// </summary>
+    internal long FactorHandouts { get; private set; }
+
+    /// <summary>U and V for the library's own reads (fingerprints, tests): not a hand-out, so nothing may write through them.</summary>
+    internal (Tensor U, Tensor V) ReadOnlyFactors => (_u, _v);
+
+    /// <inheritdoc />
+    /// <remarks>Counts as a hand-out of U and V (see <see cref="U"/>).</remarks>
+    public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null)
+    {
+        FactorHandouts++;
+        return base.state_dict(destination, prefix);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Counts as a hand-out of U and V (see <see cref="U"/>).</remarks>
+    public override IEnumerable<(string name, Tensor buffer)> named_buffers(bool recurse = true, bool include_nonpersistent = true)
+    {
+        foreach (var entry in base.named_buffers(recurse, include_nonpersistent))
+        {
+            FactorHandouts++;
+            yield return entry;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Counts as a hand-out of U and V (see <see cref="U"/>).</remarks>
+    public override Tensor? get_buffer(string target)
+    {
+        FactorHandouts++;
+        return base.get_buffer(target);
+    }
 
     /// <summary>Size of each input sample, <c>d_in</c>.</summary>
     public long in_features { get; }

@@ -33,6 +33,8 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     // W = U·diag(σ)·Vᵀ while σ does not train; not a Tensor field, so not a buffer (it is derived state).
     private readonly ComposedWeightCache _composed = new();
 
+    private ComposedWeightMode _composedWeightMode;
+
     /// <summary>
     /// Wraps <paramref name="linear"/>: takes the thin SVD of its weight (in float64 on its device) and copies
     /// its bias. The original layer is not modified and is not owned by the new one.
@@ -73,6 +75,54 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     /// <summary>The options the layer was built with (which vectors are trainable at all).</summary>
     public VectorFitLinearOptions Options { get; }
 
+    /// <summary>
+    /// Whether the layer keeps its composed weight while σ does not train (<see cref="VectorFit.ComposedWeightMode.Speed"/>,
+    /// the default) or keeps nothing and evaluates factored (<see cref="VectorFit.ComposedWeightMode.Memory"/>). Setting it
+    /// releases a held weight at once. <see cref="SetComposedWeightMode"/> sets it for a whole model.
+    /// </summary>
+    public ComposedWeightMode ComposedWeightMode
+    {
+        get => _composedWeightMode;
+        set
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "ComposedWeightMode must be Speed or Memory.");
+            }
+
+            _composedWeightMode = value;
+            if (value == ComposedWeightMode.Memory)
+            {
+                _composed.Clear();
+            }
+        }
+    }
+
+    /// <summary>Sets <see cref="ComposedWeightMode"/> on every <see cref="VectorFitLinear"/> of <paramref name="model"/>.</summary>
+    /// <param name="model">An adapted model (or a single layer).</param>
+    /// <param name="mode">The setting for every layer.</param>
+    /// <returns>How many layers were set.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="model"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is not a defined value.</exception>
+    public static int SetComposedWeightMode(nn.Module model, ComposedWeightMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model is VectorFitLinear single)
+        {
+            single.ComposedWeightMode = mode;
+            return 1;
+        }
+
+        var count = 0;
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(model))
+        {
+            layer.ComposedWeightMode = mode;
+            count++;
+        }
+
+        return count;
+    }
+
     /// <summary>The trainable singular values σ, <c>(r)</c>; state_dict key <c>sigma</c>.</summary>
     public Parameter sigma => _sigma;
 
@@ -90,12 +140,19 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     /// Method §1. When σ trains (grad mode on and <c>sigma.requires_grad</c>), the evaluation is either factored,
     /// <c>((x·V) ⊙ σ)·Uᵀ + b</c>, or materialised, <c>W = (U ⊙ σ)·Vᵀ</c> then one linear, whichever costs fewer
     /// multiply-adds for the step, forward and backward together (<see cref="ChoosePath"/>). When σ does not train
-    /// (AVF froze it, the options freeze it, or inference under <c>no_grad</c>), W is composed once and reused while
-    /// σ, U and V stay exactly as they were, so the layer costs what a frozen <c>Linear</c> costs. The reuse is proved
-    /// on every call by comparing σ, U and V with copies (anything that can change them, <c>load_state_dict</c>,
-    /// in-place edits, <c>Module.to</c>, is caught), at the price of holding W and those copies while σ is frozen;
-    /// they are released as soon as σ trains again. Inside <see cref="AssumeFactorsUnchanged"/> only σ is compared.
-    /// For inference, <see cref="SvdAdaptedLinear.ToLinear"/> merges without that memory.
+    /// (AVF froze it, the options freeze it, or inference under <c>no_grad</c>), what happens depends on
+    /// <see cref="ComposedWeightMode"/>: in <see cref="VectorFit.ComposedWeightMode.Speed"/> (the default) W is composed once and
+    /// reused while σ, U and V provably stay as they were, so the layer costs what a frozen <c>Linear</c> costs, at the
+    /// price of holding W (released as soon as σ trains again); in <see cref="VectorFit.ComposedWeightMode.Memory"/> the layer
+    /// evaluates factored and holds nothing more. The reuse is proved on every call without copies of U and V: σ
+    /// (r values) is compared with a copy; U and V must be the same tensors (<c>Module.to</c> replaces them) whose
+    /// libtorch version counter has not moved (every in-place operation, <c>load_state_dict</c>'s <c>copy_</c>
+    /// included) and which were not handed out since (<see cref="SvdAdaptedLinear.U"/>, <c>state_dict</c>,
+    /// <c>named_buffers</c>: the paths through which a write that bypasses libtorch, such as TorchSharp's
+    /// <c>Module.load</c>, reaches them). A raw write through a handle kept across forwards is the one change no check
+    /// without a copy can see. Where libtorch's version counter cannot be reached (or U, V are inference tensors) the
+    /// layer evaluates as in the memory setting. Inside <see cref="AssumeFactorsUnchanged"/> only σ is compared.
+    /// For inference, <see cref="SvdAdaptedLinear.ToLinear"/> merges without any of this.
     /// </remarks>
     private protected override Tensor Evaluate(Tensor input)
     {
@@ -115,6 +172,12 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
             path = ChoosePath(input.numel() / in_features, sigmaTrains: true, input.requires_grad);
         }
 
+        if (path == ForwardPath.Cached && (ComposedWeightMode == ComposedWeightMode.Memory || !ComposedWeightCache.CanProve(_u, _v)))
+        {
+            // Nothing kept between calls: the factored path holds no (d_out, d_in) tensor, not even for backward.
+            path = ForwardPath.Factored;
+        }
+
         if (path != ForwardPath.Cached)
         {
             _composed.Clear();
@@ -125,7 +188,7 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
         Tensor output;
         if (path == ForwardPath.Cached)
         {
-            output = nn.functional.linear(input, _composed.Get(_u, _sigma, _v), _bias);
+            output = nn.functional.linear(input, _composed.Get(_u, _sigma, _v, FactorHandouts), _bias);
         }
         else if (path == ForwardPath.Materialized)
         {
@@ -148,10 +211,10 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     /// <returns>The scope; dispose it (on the same thread) to return to the full check.</returns>
     /// <remarks>
     /// <para>
-    /// Outside the scope the reuse is proved on every call by comparing σ, U and V with the copies the weight was
-    /// composed from. For U and V that reads <c>2·r·(d_in + d_out)</c> values per call, which at a few hundred tokens
-    /// costs about as much as the layer's own product (the product reads its weight once; the proof reads U, V and
-    /// their copies). Inside the scope σ (r values), the identity of U and V, their dtype and device are still checked,
+    /// Outside the scope the reuse is proved on every call by comparing σ with its copy and reading libtorch's version
+    /// counters of U and V (and the layer's count of their hand-outs): a few operations, no read of U or V, so since
+    /// issue 17 the scope saves next to nothing (it cost 1.13 × base in unmerged inference when the proof compared U and V
+    /// with copies). Inside the scope σ (r values), the identity of U and V, their dtype and device are still checked,
     /// so AVF, optimizers, <c>requires_grad</c> changes and <c>Module.to</c> are all still seen.
     /// </para>
     /// <para>

@@ -47,20 +47,123 @@ public sealed class ComposedWeightCacheTests
     [Fact]
     public void InPlaceEditOfSigma_IsSeen() => AfterChange(layer => Scale(layer.sigma, 1.5));
 
+    // U and V are taken before the forwards that build the cache, so only libtorch's version counter can see these edits.
     [Fact]
-    public void InPlaceEditOfU_IsSeen() => AfterChange(layer => Scale(layer.U, -0.5));
+    public void InPlaceEditOfU_ThroughAHandleKeptAcrossForwards_IsSeen()
+        => AfterChange(layer =>
+        {
+            var u = layer.U;
+            return () => Scale(u, -0.5);
+        });
 
     [Fact]
-    public void InPlaceEditOfV_IsSeen() => AfterChange(layer => Scale(layer.V, 2.0));
+    public void InPlaceEditOfV_ThroughADetachedAliasKeptAcrossForwards_IsSeen()
+        => AfterChange(layer =>
+        {
+            var alias = layer.V.detach();  // shares V's storage and version counter
+            return () =>
+            {
+                Scale(alias, 2.0);
+                alias.Dispose();
+            };
+        });
 
     [Fact]
     public void WriteThroughTheDataAccessor_IsSeen()
         => AfterChange(layer =>
         {
-            // Raw memory, bypassing every libtorch operation: only a comparison of values can see this.
+            // Raw memory, bypassing every libtorch operation (the version counter does not move): the layer sees that U
+            // was handed out after its last forward and does not trust the cache.
             var values = layer.U.data<double>();
             values[0, 0] += 1.0;
         });
+
+    [Fact]
+    public void TorchSharpModuleLoad_OnTheCpu_IsSeen()
+    {
+        // Module.load writes each tensor's bytes straight into its memory (ReadBytesFromStream), after taking the root's
+        // state_dict, which reaches the layer's own state_dict.
+        using var otherLinear = SeededLinear(6, 5, hasBias: true, ScalarType.Float64, seed: 99);
+        using var other = nn.Sequential(("adapted", (nn.Module<Tensor, Tensor>)new VectorFitLinear(otherLinear)));
+        var path = Path.Combine(Path.GetTempPath(), $"vectorfit-cache-load-{Guid.NewGuid():N}.dat");
+        try
+        {
+            other.save(path);
+            AfterChange(layer =>
+            {
+                var parent = nn.Sequential(("adapted", (nn.Module<Tensor, Tensor>)layer));
+                parent.load(path);
+            });
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void RawWriteThroughAHandleKeptAcrossForwards_IsTheDocumentedBlindSpot()
+    {
+        // The one change the cache cannot see without a copy of U: bytes written into U's memory, bypassing libtorch,
+        // through a handle taken before the layer's last forward. Fetching U again (as the docs ask) makes it seen.
+        using var layer = FrozenLayer();
+        using var x = Seeded(2, ScalarType.Float64, 3, 6);
+        var u = layer.U;
+        using var before = layer.forward(x);
+        var values = u.data<double>();
+        values[0, 0] += 1.0;
+        using var stale = layer.forward(x);
+        MaxAbsDiff(stale, before).Should().Be(0, "this write is invisible to libtorch and to the layer");
+
+        _ = layer.U;
+        using var after = layer.forward(x);
+        MaxAbsDiff(after, before).Should().BeGreaterThan(1e-3);
+        MaxAbsDiff(after, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
+    }
+
+    [Fact]
+    public void TheCacheHoldsTheWeightAndSigma_NoCopiesOfUOrV()
+    {
+        using var layer = FrozenLayer();
+        using var x = Seeded(2, ScalarType.Float64, 3, 6);
+        using var y = layer.forward(x);
+        layer.ComposedWeight.HeldValues.Should().Be((5 * 6) + 5, "W (5 × 6) and σ (5); U (5 × 5) and V (6 × 5) are not copied");
+    }
+
+    [Fact]
+    public void MemoryMode_KeepsNoWeight_AndEvaluatesExactly()
+    {
+        using var layer = FrozenLayer();
+        using var x = Seeded(2, ScalarType.Float64, 3, 6);
+        using var cached = layer.forward(x);
+        layer.ComposedWeight.IsHeld.Should().BeTrue();
+
+        VectorFitLinear.SetComposedWeightMode(layer, ComposedWeightMode.Memory).Should().Be(1);
+        layer.ComposedWeight.IsHeld.Should().BeFalse("switching to Memory releases the weight at once");
+        using var factored = layer.forward(x);
+        using (torch.no_grad())
+        {
+            using var evaluated = layer.forward(x);
+            MaxAbsDiff(evaluated, factored).Should().Be(0);
+        }
+
+        layer.ComposedWeight.IsHeld.Should().BeFalse("in Memory mode nothing is kept");
+        layer.ComposedWeight.Compositions.Should().Be(1);
+        MaxAbsDiff(factored, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
+        MaxAbsDiff(factored, cached).Should().BeLessThan(Float64Tolerance);
+
+        // An edit is seen without any cache to invalidate.
+        Scale(layer.U, -0.5);
+        using var afterEdit = layer.forward(x);
+        MaxAbsDiff(afterEdit, factored).Should().BeGreaterThan(1e-3);
+        MaxAbsDiff(afterEdit, Definition(layer, x)).Should().BeLessThan(Float64Tolerance);
+
+        layer.ComposedWeightMode = ComposedWeightMode.Speed;
+        using var again = layer.forward(x);
+        layer.ComposedWeight.IsHeld.Should().BeTrue();
+        var invalid = () => layer.ComposedWeightMode = (ComposedWeightMode)7;
+        invalid.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*Speed or Memory*");
+    }
 
     [Fact]
     public void RootLevelLoadStateDict_IsSeen()
@@ -207,14 +310,19 @@ public sealed class ComposedWeightCacheTests
 
     // Runs the cached path, applies the change, and checks the next call sees it.
     private static void AfterChange(Action<VectorFitLinear> change)
+        => AfterChange(layer => () => change(layer));
+
+    // The same, with whatever the change needs taken from the layer before the forwards (prepare returns the change).
+    private static void AfterChange(Func<VectorFitLinear, Action> prepare)
     {
         using var layer = FrozenLayer();
+        var change = prepare(layer);
         using var x = Seeded(2, ScalarType.Float64, 3, 6);
         using var before = layer.forward(x);
         using var again = layer.forward(x);
         layer.ComposedWeight.Compositions.Should().Be(1);
 
-        change(layer);
+        change();
         using var after = layer.forward(x);
 
         MaxAbsDiff(after, before).Should().BeGreaterThan(1e-3, "the change must move the output, or this test proves nothing");
@@ -244,7 +352,9 @@ public sealed class ComposedWeightCacheTests
     {
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var w = layer.U.matmul(torch.diag(layer.sigma.detach())).matmul(layer.V.t());
+        // Read without a hand-out (layer.U would tell the layer to rebuild its cache, hiding what a test checks).
+        var (u, v) = layer.ReadOnlyFactors;
+        var w = u.matmul(torch.diag(layer.sigma.detach())).matmul(v.t());
         if (weightOnly)
         {
             return w.MoveToOuterDisposeScope();

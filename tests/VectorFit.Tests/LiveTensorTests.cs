@@ -89,10 +89,10 @@ public sealed class LiveTensorTests
 
             avf.step();
 
-            // A layer whose σ AVF froze holds its composed weight and the copies that prove it current (4 tensors):
+            // A layer whose σ AVF froze holds its composed weight and the copy of σ that proves it current (2 tensors):
             // state, not a leak, and it appears when AVF freezes σ; everything else must stay level.
             var held = ModelSurgery.FindLayers<VectorFitLinear>(model).Count(l => l.layer.ComposedWeight.IsHeld);
-            live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount - (4 * held);
+            live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount - (2 * held);
         }
 
         avf.FrozenSet.Should().HaveCount(4, "AVF must have frozen vectors, so frozen layers were part of the run");

@@ -7,25 +7,46 @@ using static TorchSharp.torch;
 
 namespace VectorFit.Benchmarks.ModelLevel;
 
-/// <summary>Peak resident memory of one method's training, measured in a process of its own.</summary>
-/// <param name="Method">The method.</param>
+/// <summary>Peak and steady resident memory of one case (a method's training, or one way of running inference), measured in a process of its own.</summary>
+/// <param name="Method">The case (see <see cref="MemoryProbe.TrainingCases"/> and <see cref="MemoryProbe.InferenceCases"/>).</param>
 /// <param name="Layers">Encoder depth.</param>
 /// <param name="StartKib">RSS with the runtime and libtorch loaded, before the model.</param>
 /// <param name="BuiltKib">RSS after building and adapting the model.</param>
-/// <param name="BuiltAfterGcKib">RSS after a full garbage collection (frees the replaced layers' weights, which surgery does not dispose).</param>
+/// <param name="BuiltAfterGcKib">RSS after a full garbage collection and <c>malloc_trim(0)</c> (what set-up left live).</param>
 /// <param name="SetupPeakKib">Peak RSS up to then (the SVDs' float64 temporaries included).</param>
-/// <param name="TrainPeakKib">Peak RSS during the training steps (the peak is reset after setup).</param>
+/// <param name="TrainPeakKib">Peak RSS during the steps or forwards (the peak is reset after setup and the trim).</param>
 /// <param name="State">Trainable state.</param>
+/// <param name="SteadyKib">RSS after the steps and a <c>malloc_trim(0)</c>: model, optimizer state and caches, no activations.</param>
+/// <param name="HeldComposedWeights">VectorFit layers holding a composed weight after the steps.</param>
+/// <param name="FrozenVectors">Vectors AVF froze during the steps.</param>
 public sealed record MemoryResult(
-    string Method, int Layers, long StartKib, long BuiltKib, long BuiltAfterGcKib, long SetupPeakKib, long TrainPeakKib, TrainableState State);
+    string Method, int Layers, long StartKib, long BuiltKib, long BuiltAfterGcKib, long SetupPeakKib, long TrainPeakKib, TrainableState State,
+    long SteadyKib = -1, int HeldComposedWeights = 0, int FrozenVectors = 0);
 
-/// <summary>The <c>model-mem</c> verb (child side) and the launcher that runs it once per method (parent side).</summary>
+/// <summary>The <c>model-mem</c> verb (child side) and the launcher that runs it once per case (parent side).</summary>
 public static class MemoryProbe
 {
-    /// <summary>The child: builds one method's model, trains a few steps, prints a <see cref="MemoryResult"/> as JSON.</summary>
+    /// <summary>Training cases: the methods, and VectorFit with <see cref="ComposedWeightMode.Memory"/>.</summary>
+    public static readonly IReadOnlyList<string> TrainingCases = ["full", "lora", "vectorfit", "vectorfit-memory", "svft"];
+
+    /// <summary>Inference cases (no_grad forwards of the 8 × 128 batch): base, VectorFit unmerged in each mode, merged.</summary>
+    public static readonly IReadOnlyList<string> InferenceCases = ["infer-base", "infer-unmerged", "infer-unmerged-memory", "infer-merged"];
+
+    /// <summary>
+    /// What U and V hold beyond the weights they replace, in bytes (float32): per adapted layer <c>4·(r·(d_in + d_out) − d_in·d_out)</c>.
+    /// </summary>
+    public static long FactorSurplusBytes(EncoderShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        long d = shape.Model, m = shape.Mlp;
+        long Surplus(long din, long dout) => (Math.Min(din, dout) * (din + dout)) - (din * dout);
+        return 4L * shape.Layers * ((4 * Surplus(d, d)) + Surplus(d, m) + Surplus(m, d));
+    }
+
+    /// <summary>The child: builds one case's model, runs a few steps or forwards, prints a <see cref="MemoryResult"/> as JSON.</summary>
     public static int RunChild(IReadOnlyList<string> args)
     {
-        var method = Enum.Parse<TrainingMethod>(Arg(args, "--method"), ignoreCase: true);
+        var name = Arg(args, "--method").ToLowerInvariant();
         var layers = int.Parse(Arg(args, "--layers"), CultureInfo.InvariantCulture);
         var steps = int.Parse(Arg(args, "--steps"), CultureInfo.InvariantCulture);
         torch.set_num_threads(int.Parse(Arg(args, "--threads"), CultureInfo.InvariantCulture));
@@ -35,31 +56,81 @@ public static class MemoryProbe
             // Loads libtorch before the first reading, as importing torch does on the Python side.
         }
 
+        var shape = new EncoderShape(layers);
         var start = ProcessMemory.ResidentKib();
-        var (input, labels) = ModelStepHarness.Batch(new EncoderShape(layers));
-        using var run = TrainingRun.Create(method, new EncoderShape(layers));
+        var (input, labels) = ModelStepHarness.Batch(shape);
+        var inference = name.StartsWith("infer-", StringComparison.Ordinal);
+        var method = name switch
+        {
+            "full" => TrainingMethod.Full,
+            "lora" => TrainingMethod.Lora,
+            "svft" => TrainingMethod.Svft,
+            _ => TrainingMethod.VectorFit,
+        };
+
+        // infer-base: the base model alone (a TrainingRun would hold an optimizer, whose state inference does not have).
+        using var run = name == "infer-base" ? null : TrainingRun.Create(method, shape);
+        using var baseModel = name == "infer-base" ? TrainingRun.BuildBase(shape) : null;
+        nn.Module<Tensor, Tensor> model = run?.Model ?? (nn.Module<Tensor, Tensor>)baseModel!;
+        if (name is "vectorfit-memory" or "infer-unmerged-memory")
+        {
+            VectorFitLinear.SetComposedWeightMode(model, ComposedWeightMode.Memory);
+        }
+
+        var state = run?.State() ?? new TrainableState(0, 0, 0, 0);  // before a merge disposes σ
+        if (name == "infer-merged")
+        {
+            // MergeAndUnload leaves the adapted layers to the caller (documented): dispose them, as an inference server would.
+            var adapted = ModelSurgery.FindAdaptedLayers(model);
+            ModelSurgery.MergeAndUnload(model);
+            foreach (var (_, layer) in adapted)
+            {
+                layer.Dispose();
+            }
+        }
+
         var built = ProcessMemory.ResidentKib();
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+        ProcessMemory.TrimNativeHeap();
         var builtAfterGc = ProcessMemory.ResidentKib();
         var setupPeak = ProcessMemory.PeakKib();
         var reset = ProcessMemory.ResetPeak();
-        for (var i = 0; i < steps; i++)
+        if (inference)
         {
-            run.Step(input, labels);
+            model.eval();
+            using var noGrad = torch.no_grad();
+            for (var i = 0; i < steps; i++)
+            {
+                using var scope = torch.NewDisposeScope();
+                model.forward(input);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < steps; i++)
+            {
+                run!.Step(input, labels);
+            }
         }
 
         var trainPeak = reset ? ProcessMemory.PeakKib() : -1;
-        var result = new MemoryResult(method.ToString(), layers, start, built, builtAfterGc, setupPeak, trainPeak, run.State());
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        ProcessMemory.TrimNativeHeap();
+        var steady = ProcessMemory.ResidentKib();
+        var result = new MemoryResult(
+            name, layers, start, built, builtAfterGc, setupPeak, trainPeak, state, steady,
+            run?.HeldComposedWeights() ?? 0, run?.Avf?.FrozenSet.Count ?? 0);
         Console.WriteLine(JsonSerializer.Serialize(result));
         input.Dispose();
         labels.Dispose();
         return 0;
     }
 
-    /// <summary>The parent: runs <see cref="RunChild"/> in a fresh process of this program.</summary>
-    public static MemoryResult Measure(TrainingMethod method, int layers, int steps, int threads)
+/// <summary>The parent: runs <see cref="RunChild"/> in a fresh process of this program.</summary>
+    public static MemoryResult Measure(string method, int layers, int steps, int threads)
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot tell this program's path to relaunch it.");
         var info = new ProcessStartInfo(path) { RedirectStandardOutput = true, UseShellExecute = false };
@@ -68,7 +139,7 @@ public static class MemoryProbe
             info.ArgumentList.Add(typeof(MemoryProbe).Assembly.Location);
         }
 
-        foreach (var arg in new[] { "model-mem", "--method", method.ToString(), "--layers", layers.ToString(CultureInfo.InvariantCulture),
+        foreach (var arg in new[] { "model-mem", "--method", method, "--layers", layers.ToString(CultureInfo.InvariantCulture),
                      "--steps", steps.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
         {
             info.ArgumentList.Add(arg);

@@ -99,8 +99,9 @@ public static class ModelStepHarness
         try
         {
             Log($"{depth.Layers} layers: building the models (VectorFit's surgery takes the SVDs)");
-            foreach (var method in Enum.GetValues<TrainingMethod>())
+            foreach (var method in Enum.GetValues<TrainingMethod>().Where(m => m != TrainingMethod.Svft))
             {
+                // SVFT is in the memory table only (its step is timed by the sample, benchmarks/sample-runs.sh).
                 var run = TrainingRun.Create(method, shape);
                 runs.Add(run);
                 depth.DotnetState[Name(method)] = run.State();
@@ -169,10 +170,21 @@ public static class ModelStepHarness
         if (options.Memory)
         {
             results.LoadReadings.Add($"{depth.Layers} layers, memory: {LoadAverage()}");
-            foreach (var method in Enum.GetValues<TrainingMethod>())
+            foreach (var memoryCase in MemoryProbe.TrainingCases.Concat(MemoryProbe.InferenceCases))
             {
-                Log($"  peak memory, .NET {Name(method)}, {depth.Layers} layers (own process)");
-                depth.DotnetMemory[Name(method)] = MemoryProbe.Measure(method, depth.Layers, options.MemorySteps, options.Threads);
+                Log($"  peak memory, .NET {memoryCase}, {depth.Layers} layers (own process)");
+                depth.DotnetMemory[memoryCase] = MemoryProbe.Measure(memoryCase, depth.Layers, options.MemorySteps, options.Threads);
+            }
+
+            var factorSurplus = MemoryProbe.FactorSurplusBytes(shape) / (1024.0 * 1024.0);
+            if (depth.DotnetMemory.TryGetValue("vectorfit", out var vfMemory) && depth.DotnetMemory.TryGetValue("lora", out var loraMemory))
+            {
+                Console.WriteLine(string.Create(Invariant,
+                    $"memory: vectorfit ÷ lora = {(double)vfMemory.TrainPeakKib / loraMemory.TrainPeakKib:0.00}; vectorfit − lora = {(vfMemory.TrainPeakKib - loraMemory.TrainPeakKib) / 1024.0:0} MiB; factor surplus = {factorSurplus:0} MiB"));
+            }
+
+            foreach (var method in Enum.GetValues<TrainingMethod>().Where(m => m != TrainingMethod.Svft))
+            {
                 if (peer is not null)
                 {
                     Log($"  peak memory, PyTorch {Name(method)}, {depth.Layers} layers (own process)");
@@ -501,6 +513,7 @@ public static class ModelStepHarness
         TrainingMethod.Full => "full",
         TrainingMethod.Lora => "lora",
         TrainingMethod.VectorFit => "vectorfit",
+        TrainingMethod.Svft => "svft",
         _ => method.ToString().ToLowerInvariant(),
     };
 

@@ -25,6 +25,26 @@ public static class ProcessMemory
         }
     }
 
+    /// <summary>
+    /// Returns the C heap's free memory to the system (glibc's <c>malloc_trim(0)</c>), so that RSS shows what is live;
+    /// false where there is no glibc.
+    /// </summary>
+    public static bool TrimNativeHeap()
+    {
+        try
+        {
+            MallocTrim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
     private static long Read(string field)
     {
         const string path = "/proc/self/status";

@@ -18,6 +18,9 @@ public enum TrainingMethod
 
     /// <summary>VectorFit through the library: <see cref="ModelSurgery"/> on q, k, v, o, f1, f2 (<see cref="TargetPreset.Bert"/>) and an <see cref="AvfScheduler"/>; the head trains.</summary>
     VectorFit,
+
+    /// <summary>SVFT (banded, d = 2, the library's default pattern) through the library on the same projections; the head trains.</summary>
+    Svft,
 }
 
 /// <summary>One model being trained: the model, its optimizer, the parameters it trains and, for VectorFit, AVF.</summary>
@@ -91,6 +94,9 @@ public sealed class TrainingRun : IDisposable
                 ModelSurgery.Apply(model, SurgeryConfig);
                 avf = AvfScheduler.FromModel(model, WorstCaseAvf);
                 break;
+            case TrainingMethod.Svft:
+                ModelSurgery.Apply(model, SurgeryConfig with { Method = new SvftMethod() });
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown method.");
         }
@@ -130,6 +136,20 @@ public sealed class TrainingRun : IDisposable
         {
             PathOverride.SetValue(layer, value);
         }
+    }
+
+    /// <summary>How many VectorFit layers hold a composed weight now (the layer's internal cache, read by reflection; diagnostics only).</summary>
+    public int HeldComposedWeights()
+    {
+        var cache = typeof(VectorFitLinear).GetProperty("ComposedWeight", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
+        var count = 0;
+        foreach (var (_, layer) in ModelSurgery.FindLayers<VectorFitLinear>(Model))
+        {
+            var held = cache?.GetValue(layer) is { } value ? value.GetType().GetProperty("IsHeld")?.GetValue(value) : null;
+            count += held is true ? 1 : 0;
+        }
+
+        return count;
     }
 
     /// <summary>One training step: zero_grad, forward, cross-entropy, backward, AdamW, then AVF.</summary>

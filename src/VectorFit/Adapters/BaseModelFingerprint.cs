@@ -188,7 +188,7 @@ internal static class BaseModelFingerprint
 
         foreach (var (name, layer) in layers)
         {
-            var (u, v, frozenSigma) = (layer.U, layer.V, layer.FrozenSigma);
+            var ((u, v), frozenSigma) = (layer.ReadOnlyFactors, layer.FrozenSigma);
             var (value, bound) = ProbePolarFactor(u, v);
             var shape = new[] { u.shape[0], v.shape[0] };
             var polarName = $"{name}.U·Vᵀ";

@@ -35,7 +35,7 @@ public sealed class LiveTensorTests
         {
             // A layer whose σ AVF froze holds its composed weight and the 4 tensors of that cache (state, not a leak).
             AfterStep = step => live[step] = DisposeScopeManager.Statistics.ThreadTotalLiveCount
-                - (4 * ModelSurgery.FindLayers<VectorFitLinear>(session.Model).Count(l => l.layer.ComposedWeight.IsHeld)),
+                - (2 * ModelSurgery.FindLayers<VectorFitLinear>(session.Model).Count(l => l.layer.ComposedWeight.IsHeld)),
         };
 
         trainer.Run(CancellationToken.None).Step.Should().Be(51);
