@@ -6,6 +6,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using VectorFit;
 using VectorFit.Adapters;
+using VectorFit.Benchmarks.ModelLevel;
 using static TorchSharp.torch;
 
 namespace GpuCheck;
@@ -446,7 +447,7 @@ internal static class Program
         for (var k = 1; k <= Adapters; k++)
         {
             bank.Add($"task{k}");
-            Perturb(bank, $"task{k}", k);
+            AdapterBankWorkloads.Perturb(bank, $"task{k}", k);
         }
 
         Sync();
@@ -469,59 +470,6 @@ internal static class Program
         }
     }
 
-    /// <summary>MixedAdaptersProbe.Perturb: every tensor of the adapter moved by 0.01·N(0, 1)·mean|tensor|, seeded by 1000 + seed.</summary>
-    private static void Perturb(AdapterBank bank, string name, int seed)
-    {
-        using var noGrad = torch.no_grad();
-        using var scale = 0.01.ToScalar();
-        torch.manual_seed(1000 + seed);
-        foreach (var (_, tensor) in bank.GetTensors(name))
-        {
-            using var noise = torch.randn_like(tensor);
-            using var step = noise.mul(scale).mul(tensor.abs().mean());
-            tensor.add_(step);
-        }
-    }
-
-    private static Tensor RoutedForward(AdapterBank bank, nn.Module<Tensor, Tensor> model, Tensor x, int[] rows)
-    {
-        using var route = bank.Route(rows);
-        return model.forward(x);
-    }
-
-    /// <summary>MixedAdaptersProbe.Loop (PEFT's mixed batch): one forward per adapter on its own rows (routed to that adapter alone), rows put back in order.</summary>
-    private static Tensor LoopForward(AdapterBank bank, nn.Module<Tensor, Tensor> model, Tensor x, int[] rows, bool swap)
-    {
-        using var scope = torch.NewDisposeScope();
-        var order = new List<long>();
-        var parts = new List<Tensor>();
-        foreach (var adapter in rows.Distinct().Order())
-        {
-            var mine = Enumerable.Range(0, rows.Length).Where(r => rows[r] == adapter).Select(r => (long)r).ToArray();
-            order.AddRange(mine);
-            var part = x.index_select(0, torch.tensor(mine, device: x.device));
-            if (swap)
-            {
-                // Serving by swaps: Activate copies the adapter in, then the plain (composed-weight) forward on its rows.
-                bank.Activate(adapter);
-                parts.Add(model.forward(part));
-            }
-            else
-            {
-                using var route = bank.Route(Enumerable.Repeat(adapter, mine.Length).ToArray());
-                parts.Add(model.forward(part));
-            }
-        }
-
-        var inverse = new long[order.Count];
-        for (var j = 0; j < order.Count; j++)
-        {
-            inverse[order[j]] = j;
-        }
-
-        return torch.cat(parts, 0).index_select(0, torch.tensor(inverse, device: x.device)).MoveToOuterDisposeScope();
-    }
-
     private static double MaxAbs(Tensor t)
     {
         using var s = torch.NewDisposeScope();
@@ -538,7 +486,7 @@ internal static class Program
             var x = torch.randn(batch, 16, BankEncoder.Model, dtype: ScalarType.Float32).to(_dev);
             var rows = Enumerable.Range(0, batch).Select(i => 1 + (i % 8)).ToArray();
             bank.Activate(AdapterBank.BaseName);
-            var routed = RoutedForward(bank, model, x, rows).to(ScalarType.Float64, CPU);
+            var routed = AdapterBankWorkloads.Routed(bank, model, x, rows).to(ScalarType.Float64, CPU);
             var expected = new Tensor[9];
             for (var k = 0; k <= 8; k++)
             {
@@ -738,14 +686,14 @@ internal static class Program
             xs[tokens] = x;
             using var noGrad = torch.no_grad();
             double T(Func<Tensor> f) => Median(warm, n, () => f().Dispose());
-            var tOne = T(() => RoutedForward(bank, model, x, one));
-            var tK8 = T(() => RoutedForward(bank, model, x, k8));
-            var tK32 = T(() => RoutedForward(bank, model, x, k32));
-            var tLoop8 = T(() => LoopForward(bank, model, x, k8, swap: false));
+            var tOne = T(() => AdapterBankWorkloads.Routed(bank, model, x, one));
+            var tK8 = T(() => AdapterBankWorkloads.Routed(bank, model, x, k8));
+            var tK32 = T(() => AdapterBankWorkloads.Routed(bank, model, x, k32));
+            var tLoop8 = T(() => AdapterBankWorkloads.Loop(bank, model, x, k8, swap: false));
             double tSwap8;
             using (VectorFitLinear.AssumeFactorsUnchanged())
             {
-                tSwap8 = T(() => LoopForward(bank, model, x, k8, swap: true));
+                tSwap8 = T(() => AdapterBankWorkloads.Loop(bank, model, x, k8, swap: true));
             }
 
             bank.Activate(1);
@@ -803,7 +751,7 @@ internal static class Program
         Tensor routedOne;
         using (torch.no_grad())
         {
-            routedOne = RoutedForward(bank, model, xs[tokenCounts[0]], one);
+            routedOne = AdapterBankWorkloads.Routed(bank, model, xs[tokenCounts[0]], one);
         }
 
         bank.Dispose();

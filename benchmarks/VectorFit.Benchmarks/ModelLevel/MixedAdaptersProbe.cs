@@ -34,7 +34,7 @@ internal static class MixedAdaptersProbe
         for (var k = 1; k <= 32; k++)
         {
             bank.Add($"task{k}");
-            Perturb(bank, $"task{k}", k);
+            AdapterBankWorkloads.Perturb(bank, $"task{k}", k);
         }
 
         double? ratioK8 = null, loopRatio16 = null, loopRatio128 = null, maxRowDiff = null;
@@ -47,11 +47,11 @@ internal static class MixedAdaptersProbe
                 var one = Enumerable.Repeat(1, Batch).ToArray();
                 var k8 = Enumerable.Range(0, Batch).Select(i => 1 + (i % 8)).ToArray();
                 var k32 = Enumerable.Range(0, Batch).Select(i => 1 + (i % 32)).ToArray();
-                var tOne = Time(runs, () => Routed(bank, model, x, one));
-                var tK8 = Time(runs, () => Routed(bank, model, x, k8));
-                var tK32 = Time(runs, () => Routed(bank, model, x, k32));
-                var tLoop8 = Time(runs, () => Loop(bank, model, x, k8));
-                var tLoop32 = Time(runs, () => Loop(bank, model, x, k32));
+                var tOne = Time(runs, () => AdapterBankWorkloads.Routed(bank, model, x, one));
+                var tK8 = Time(runs, () => AdapterBankWorkloads.Routed(bank, model, x, k8));
+                var tK32 = Time(runs, () => AdapterBankWorkloads.Routed(bank, model, x, k32));
+                var tLoop8 = Time(runs, () => AdapterBankWorkloads.Loop(bank, model, x, k8));
+                var tLoop32 = Time(runs, () => AdapterBankWorkloads.Loop(bank, model, x, k32));
                 Console.WriteLine(
                     $"  {tokens,3} tokens: one adapter {tOne:F1} ms, K=8 {tK8:F1} ms, K=32 {tK32:F1} ms, per-adapter loop K=8 {tLoop8:F1} ms, K=32 {tLoop32:F1} ms | " +
                     $"K=8 ÷ K=1 throughput {tOne / tK8:F3}, K=32 ÷ K=1 {tOne / tK32:F3}, loop ÷ mixed K=8 {tLoop8 / tK8:F2}, K=32 {tLoop32 / tK32:F2}");
@@ -76,48 +76,6 @@ internal static class MixedAdaptersProbe
         return 0;
     }
 
-    private static void Perturb(AdapterBank bank, string name, int seed)
-    {
-        using var noGrad = torch.no_grad();
-        using var scale = 0.01.ToScalar();
-        torch.manual_seed(1000 + seed);
-        foreach (var (_, tensor) in bank.GetTensors(name))
-        {
-            using var noise = torch.randn_like(tensor);
-            using var step = noise.mul(scale).mul(tensor.abs().mean());
-            tensor.add_(step);
-        }
-    }
-
-    private static Tensor Routed(AdapterBank bank, nn.Module<Tensor, Tensor> model, Tensor x, int[] rows)
-    {
-        using var route = bank.Route(rows);
-        return model.forward(x);
-    }
-
-    /// <summary>PEFT's mixed batch: one forward per adapter on its own rows, then the rows put back in order.</summary>
-    private static Tensor Loop(AdapterBank bank, nn.Module<Tensor, Tensor> model, Tensor x, int[] rows)
-    {
-        using var scope = torch.NewDisposeScope();
-        var order = new List<long>();
-        var parts = new List<Tensor>();
-        foreach (var adapter in rows.Distinct().Order())
-        {
-            var mine = Enumerable.Range(0, rows.Length).Where(r => rows[r] == adapter).Select(r => (long)r).ToArray();
-            order.AddRange(mine);
-            using var route = bank.Route(Enumerable.Repeat(adapter, mine.Length).ToArray());
-            parts.Add(model.forward(x.index_select(0, torch.tensor(mine))));
-        }
-
-        var inverse = new long[order.Count];
-        for (var j = 0; j < order.Count; j++)
-        {
-            inverse[order[j]] = j;
-        }
-
-        return torch.cat(parts, 0).index_select(0, torch.tensor(inverse)).MoveToOuterDisposeScope();
-    }
-
     private static double Time(int runs, Func<Tensor> forward)
     {
         forward().Dispose(); // warm-up
@@ -133,7 +91,7 @@ internal static class MixedAdaptersProbe
     /// <summary>Each routed row against its adapter activated (evaluated through the composed weight, as a merged Linear).</summary>
     private static double RowsAgainstComposed(AdapterBank bank, nn.Module<Tensor, Tensor> model, Tensor x, int[] rows)
     {
-        using var routed = Routed(bank, model, x, rows);
+        using var routed = AdapterBankWorkloads.Routed(bank, model, x, rows);
         var worst = 0.0;
         foreach (var adapter in rows.Distinct())
         {
@@ -193,7 +151,7 @@ internal static class MixedAdaptersProbe
             mixed = model.forward(x);
         }
 
-        var combined = Routed(bank, model, x, Enumerable.Repeat(index, 4).ToArray());
+        var combined = AdapterBankWorkloads.Routed(bank, model, x, Enumerable.Repeat(index, 4).ToArray());
         return (ms, mixed.sub(combined).abs().max().item<float>());
     }
 
