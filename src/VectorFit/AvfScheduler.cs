@@ -1,4 +1,5 @@
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using VectorFit.Surgery;
 
@@ -26,6 +27,7 @@ namespace VectorFit;
 public sealed class AvfScheduler
 {
     private readonly List<AvfVector> _vectors;
+    private readonly Adapters.AdapterBank.AvfBinding? _adapter;
     private long _stepCount;
 
     /// <summary>Tracks the σ and b of <paramref name="layers"/> (in the given order, which breaks ties), snapshotting their current values as <c>v_0</c>.</summary>
@@ -41,8 +43,31 @@ public sealed class AvfScheduler
     /// trainable vectors, or <paramref name="totalSteps"/> below 1.
     /// </exception>
     public AvfScheduler(IEnumerable<(string name, SvdAdaptedLinear layer)> layers, AvfOptions options, long? totalSteps = null)
+        : this(VectorsOf(layers, options, totalSteps), options, totalSteps, adapter: null)
     {
-        ArgumentNullException.ThrowIfNull(layers);
+    }
+
+    /// <summary>A scheduler over vectors built by <see cref="VectorsOf"/> or by an adapter bank (checked there), bound to <paramref name="adapter"/> if any.</summary>
+    internal AvfScheduler(List<AvfVector> vectors, AvfOptions options, long? totalSteps, Adapters.AdapterBank.AvfBinding? adapter)
+    {
+        CheckOptions(options, totalSteps);
+        _vectors = vectors;
+        _adapter = adapter;
+        if (options.Enabled && options.K > _vectors.Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.K,
+                $"K must be between 0 and {_vectors.Count} (the number of trainable vectors), got {options.K}. Lower K or adapt more layers.");
+        }
+
+        Options = options;
+        TotalSteps = totalSteps;
+        // A library does not write to the console: the caller decides where the warning goes (the README's loop prints it).
+        ScheduleWarning = FitWarning(options, totalSteps);
+    }
+
+    /// <summary>Checks the schedule and the run length given to a constructor.</summary>
+    internal static void CheckOptions(AvfOptions options, long? totalSteps)
+    {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         if (totalSteps is < 1)
@@ -50,7 +75,16 @@ public sealed class AvfScheduler
             throw new ArgumentOutOfRangeException(nameof(totalSteps), totalSteps,
                 $"totalSteps must be at least 1 (the optimizer steps of the whole run, batches per epoch × epochs), got {totalSteps}; pass null when it is not known.");
         }
+    }
 
+    /// <summary>A new vector of a bank adapter's scheduler: <paramref name="parameter"/> is the adapter's σ or b of <paramref name="layer"/>.</summary>
+    internal static AvfVector BankVector(int index, string layerName, SvdAdaptedLinear layer, AvfVectorKind kind, Parameter parameter)
+        => new(index, layerName, layer, kind, ReadVector(parameter), parameter);
+
+    private static List<AvfVector> VectorsOf(IEnumerable<(string name, SvdAdaptedLinear layer)> layers, AvfOptions options, long? totalSteps)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        CheckOptions(options, totalSteps);
         var list = layers.ToList();
         var names = new HashSet<string>(StringComparer.Ordinal);
         var seen = new HashSet<SvdAdaptedLinear>(ReferenceEqualityComparer.Instance);
@@ -75,12 +109,12 @@ public sealed class AvfScheduler
             }
         }
 
-        _vectors = new List<AvfVector>();
+        var vectors = new List<AvfVector>();
         foreach (var (name, layer) in list)
         {
             foreach (var (kind, vector) in layer.AvfVectors())
             {
-                _vectors.Add(new AvfVector(_vectors.Count, name, layer, kind, ReadVector(vector)));
+                vectors.Add(new AvfVector(vectors.Count, name, layer, kind, ReadVector(vector)));
             }
         }
 
@@ -92,16 +126,7 @@ public sealed class AvfScheduler
                 nameof(layers));
         }
 
-        if (options.Enabled && options.K > _vectors.Count)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.K,
-                $"K must be between 0 and {_vectors.Count} (the number of trainable vectors), got {options.K}. Lower K or adapt more layers.");
-        }
-
-        Options = options;
-        TotalSteps = totalSteps;
-        // A library does not write to the console: the caller decides where the warning goes (the README's loop prints it).
-        ScheduleWarning = FitWarning(options, totalSteps);
+        return vectors;
     }
 
     /// <summary>Tracks every <see cref="VectorFitLinear"/> in <paramref name="model"/>, in <c>named_modules()</c> order.</summary>
@@ -175,6 +200,15 @@ public sealed class AvfScheduler
     /// <summary>The schedule.</summary>
     public AvfOptions Options { get; }
 
+    /// <summary>
+    /// The adapter of an <see cref="Adapters.AdapterBank"/> whose σ and b this scheduler freezes (built by
+    /// <see cref="Adapters.AdapterBank.CreateAvfScheduler"/>), or <c>null</c> for a scheduler of a model's own layers.
+    /// </summary>
+    public string? AdapterName => _adapter?.AdapterName;
+
+    /// <summary>The bank adapter this scheduler is for, or <c>null</c>.</summary>
+    internal Adapters.AdapterBank.AvfBinding? Binding => _adapter;
+
     /// <summary>Every tracked vector, in tie-break order, with its smoothed strength and frozen flag.</summary>
     public IReadOnlyList<AvfVector> Vectors => _vectors;
 
@@ -194,9 +228,13 @@ public sealed class AvfScheduler
 
     /// <summary>Counts one optimizer step; at an AVF step, updates the smoothed strengths and the frozen set.</summary>
     /// <returns><c>true</c> when this step was an AVF step.</returns>
-    /// <exception cref="InvalidOperationException">A vector's training strength is not finite (training has diverged); nothing is changed but the step count.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// A vector's training strength is not finite (training has diverged); nothing is changed but the step count. Or, for a bank
+    /// adapter's scheduler, the adapter was unloaded or the bank disposed; nothing is changed.
+    /// </exception>
     public bool step()
     {
+        _adapter?.ThrowIfGone();
         _stepCount++;
         if (!Options.IsAvfStep(_stepCount))
         {
@@ -237,6 +275,7 @@ public sealed class AvfScheduler
     /// <param name="vector">One of <see cref="Vectors"/>.</param>
     /// <returns>The mean absolute change since <c>v_0</c>.</returns>
     /// <exception cref="ArgumentException">The vector does not belong to this scheduler.</exception>
+    /// <exception cref="InvalidOperationException">For a bank adapter's scheduler: the adapter was unloaded or the bank disposed.</exception>
     public double TrainingStrength(AvfVector vector)
     {
         ArgumentNullException.ThrowIfNull(vector);
@@ -244,6 +283,8 @@ public sealed class AvfScheduler
         {
             throw new ArgumentException($"The vector '{vector.Name}' belongs to another AvfScheduler; pass one of this scheduler's Vectors.", nameof(vector));
         }
+
+        _adapter?.ThrowIfGone();
 
         var current = ReadVector(vector.Parameter);
         var initial = vector.Initial;
@@ -269,9 +310,11 @@ public sealed class AvfScheduler
     /// <summary>Restores a state from <see cref="state_dict"/> and re-applies its frozen set to the parameters.</summary>
     /// <param name="state">A state saved from a scheduler over the same layers with the same schedule.</param>
     /// <exception cref="ArgumentException">The state's schedule, vectors or sizes differ from this scheduler's; nothing is changed.</exception>
+    /// <exception cref="InvalidOperationException">For a bank adapter's scheduler: the adapter was unloaded or the bank disposed; nothing is changed.</exception>
     public void load_state_dict(AvfState state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        _adapter?.ThrowIfGone();
         if (state.AvfOptions != Options)
         {
             throw new ArgumentException($"The state was saved with {state.AvfOptions} but this scheduler runs {Options}; construct the scheduler with state.Options to resume.", nameof(state));

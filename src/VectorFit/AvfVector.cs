@@ -18,8 +18,12 @@ public enum AvfVectorKind
 /// </summary>
 public sealed class AvfVector
 {
-    internal AvfVector(int index, string layerName, SvdAdaptedLinear layer, AvfVectorKind kind, double[] initial)
+    // An adapter bank's own tensor (AdapterBank.CreateAvfScheduler), which no Module.to replaces; null: the layer's parameter.
+    private readonly Parameter? _source;
+
+    internal AvfVector(int index, string layerName, SvdAdaptedLinear layer, AvfVectorKind kind, double[] initial, Parameter? source = null)
     {
+        _source = source;
         Index = index;
         LayerName = layerName;
         Layer = layer;
@@ -49,19 +53,20 @@ public sealed class AvfVector
     /// <summary>Whether the vector is frozen now (no gradient, skipped by the optimizer).</summary>
     public bool IsFrozen { get; internal set; }
 
-    /// <summary>The layer that holds the vector.</summary>
+    /// <summary>The layer that holds the vector (for a bank adapter's vector: the model's layer the adapter's σ or b is for).</summary>
     internal SvdAdaptedLinear Layer { get; }
 
     /// <summary><c>v_0</c>, the value before fine-tuning, in float64.</summary>
     internal double[] Initial { get; set; }
 
     /// <summary>
-    /// The vector's parameter now: the layer's <c>sigma</c> or <c>bias</c>, <c>(Length)</c>. Looked up through the layer every time,
+    /// The vector's parameter now: the layer's <c>sigma</c> or <c>bias</c>, <c>(Length)</c>, or, for a scheduler of an adapter in an
+    /// <see cref="Adapters.AdapterBank"/>, that adapter's own σ or b of the layer. A layer's is looked up through the layer every time,
     /// because <c>Module.to</c> replaces parameter objects, so read it here rather than keeping it.
     /// </summary>
     /// <exception cref="InvalidOperationException">The layer no longer has the bias this vector tracks.</exception>
     public Parameter Parameter
-        => Layer.AvfVectors().Where(v => v.Kind == Kind).Select(v => v.Vector).FirstOrDefault()
+        => _source ?? Layer.AvfVectors().Where(v => v.Kind == Kind).Select(v => v.Vector).FirstOrDefault()
             ?? throw new InvalidOperationException($"The layer '{LayerName}' no longer has a bias, but AVF tracks '{Name}'.");
 
     /// <summary>The state_dict suffix of a vector kind.</summary>

@@ -9,7 +9,7 @@ public sealed partial class AdapterBank
     /// Adds the weighted combination of adapters in σ-space: for every σ, b and head tensor,
     /// <c>θ = θ₀ + Σ_k w_k (θ_k − θ₀)</c> (θ₀ the base's). Since <c>ΔW = U·diag(σ − σ₀)·Vᵀ</c> is linear in σ, this is the
     /// combination of the adapters' weight updates, and the new adapter equals the per-row mixture
-    /// <c>[1 − Σ w_k, w_1, …]</c> of <see cref="RouteMixture"/>. Save it with <see cref="Save"/>.
+    /// <c>[1 − Σ w_k, w_1, …]</c> of <see cref="RouteMixture"/>. Save it with <see cref="Save(string, string, AvfOptions?)"/>.
     /// </summary>
     /// <param name="name">A new, unique name for the result.</param>
     /// <param name="weights">The adapters to combine (by name, not the base) with their weights, finite.</param>

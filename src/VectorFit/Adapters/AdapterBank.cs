@@ -310,7 +310,7 @@ public sealed partial class AdapterBank : IDisposable
 
     /// <summary>
     /// The parameters that train for the adapter called <paramref name="name"/> in routed batches: its σ and b (as the surgery's
-    /// options let them train) and its head tensors. Build the optimizer from the adapters being trained.
+    /// options let them train) and its floating-point head tensors, including vectors AVF has frozen for now. Build the optimizer from the adapters being trained.
     /// </summary>
     /// <param name="name">An adapter's name (the base does not train).</param>
     /// <returns>A new list of the adapter's parameters.</returns>
@@ -323,7 +323,26 @@ public sealed partial class AdapterBank : IDisposable
             throw new ArgumentException($"'{BaseName}' is the base model's row: it does not train. Add an adapter to train (bank.Add(name)).", nameof(name));
         }
 
-        return _entries[index].All().OfType<Parameter>().Where(p => p.requires_grad).ToList();
+        // What trains is fixed by the surgery's options, not read from requires_grad: AVF turns that off for a vector frozen for now,
+        // which still belongs to the optimizer (as SurgeryReport.GetTrainableParameters keeps frozen vectors).
+        var entry = _entries[index];
+        var result = new List<Parameter>();
+        for (var i = 0; i < _layers.Count; i++)
+        {
+            var options = _layers[i].Layer.Options;
+            if (options.TrainSigma)
+            {
+                result.Add((Parameter)entry.Sigma[i]);
+            }
+
+            if (options.TrainBias && entry.Bias[i] is Parameter bias)
+            {
+                result.Add(bias);
+            }
+        }
+
+        result.AddRange(entry.Head.Where(t => torch.is_floating_point(t.dtype)).Cast<Parameter>());
+        return result;
     }
 
     /// <summary>

@@ -63,12 +63,29 @@ public static class VectorFitAdapter
     /// training loop never called <c>avf.step()</c>, or stopped before the first AVF step): the file is written all the same,
     /// and the library prints nothing (print the warning).
     /// </returns>
-    /// <exception cref="ArgumentException"><paramref name="avf"/> tracks layers that are not this model's; nothing is written.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="avf"/> tracks layers that are not this model's, or is an <see cref="AdapterBank"/> adapter's scheduler (save that
+    /// adapter with <see cref="AdapterBank.Save(string, string, AvfScheduler)"/>); nothing is written.
+    /// </exception>
     /// <exception cref="InvalidOperationException">See the other overload.</exception>
     public static AdapterSaveResult Save(nn.Module model, SurgeryReport report, string path, AvfScheduler avf, bool fingerprintBuffers = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(avf);
+        if (avf.AdapterName is { } adapter)
+        {
+            throw new ArgumentException(
+                $"The AVF scheduler is for the adapter '{adapter}' of an AdapterBank (it froze that adapter's σ and b, not the model's): save that adapter with " +
+                $"bank.Save(\"{adapter}\", path, avf). Nothing was written to '{path}'.",
+                nameof(avf));
+        }
+
+        return SaveWithAvf(model, report, path, avf, fingerprintBuffers);
+    }
+
+    /// <summary>The save of <see cref="Save(nn.Module, SurgeryReport, string, AvfScheduler, bool)"/> once the scheduler is known to fit (a bank checks its own).</summary>
+    internal static AdapterSaveResult SaveWithAvf(nn.Module model, SurgeryReport report, string path, AvfScheduler avf, bool fingerprintBuffers = true)
+    {
         var layers = AdaptedLayers.Find(model).Select(l => l.Layer).ToHashSet(ReferenceEqualityComparer.Instance);
         var foreign = avf.Vectors.Where(v => !layers.Contains(v.Layer)).Select(v => v.Name).ToList();
         if (foreign.Count > 0)
