@@ -103,6 +103,66 @@ public sealed class QuickStartTests
     }
 
     [Fact]
+    public void RoutedMultiTaskTraining_WithAvfPerAdapter_RunsAsTheReadmeSays()
+    {
+        var folder = Directory.CreateTempSubdirectory("vf-routed-avf-").FullName;
+        var rtePath = Path.Combine(folder, "rte.safetensors");
+        using var model = Adapters.AdapterBankTests.Adapted(out var report);
+        using var bank = AdapterBank.Create(model, report);
+        const int stepsPerEpoch = 2;
+        const int epochs = 6;
+        var batches = Enumerable.Range(0, stepsPerEpoch * epochs).Select(t =>
+        {
+            torch.manual_seed(t);
+            var rows = t % 3 == 2 ? new[] { "sst2", "sst2", "sst2" } : new[] { "rte", "sst2", "rte" };
+            return (TinyBert.Tokens(t, batch: 3), torch.randint(0, TinyBert.Classes, new long[] { 3 }, dtype: ScalarType.Int64), rows);
+        }).ToList();
+
+        // ---- snippet: routed-avf ----
+        bank.Add("rte");  // new adapters equal to the base, trained together in mixed batches
+        bank.Add("sst2");
+        string[] tasks = ["rte", "sst2"];
+        var optimizer = new VectorFit.Optim.AdamW(tasks.SelectMany(bank.GetTrainableParameters), lr: 1e-2);
+        var avf = tasks.ToDictionary(t => t, t => bank.CreateAvfScheduler(t, AvfOptions.FromEpochs(stepsPerEpoch, epochs, k: 2)));  // per task: its own batches
+        foreach (var (batch, labels, rows) in batches)  // rows: each row's task
+        {
+            bank.ClearGradients();  // null gradients: an adapter with no row in this batch does not move
+            using (var scope = torch.NewDisposeScope())
+            using (bank.Route(rows))
+            {
+                var logits = model.forward(batch);
+                var perTask = rows.Distinct().Select(t =>
+                {
+                    var mine = torch.tensor(Enumerable.Range(0, rows.Length).Where(i => rows[i] == t).Select(i => (long)i).ToArray());
+                    return nn.functional.cross_entropy(logits.index_select(0, mine), labels.index_select(0, mine));
+                });
+                torch.stack(perTask.ToArray()).sum().backward();  // Σ over tasks of each one's mean loss
+            }
+
+            optimizer.step();
+            foreach (var task in rows.Distinct())
+            {
+                avf[task].step();  // each adapter counts its own steps: the batches that hold its rows
+            }
+        }
+
+        var saved = bank.Save("rte", rtePath, avf["rte"]);  // records its AVF steps, as VectorFitAdapter.Save(model, report, path, avf)
+        // ---- end of snippet ----
+
+        avf["sst2"].StepCount.Should().Be(12);
+        avf["rte"].StepCount.Should().Be(8);
+        saved.Info.AvfStepsTaken.Should().Be(avf["rte"].AvfStepsTaken).And.BeGreaterThan(0);
+        avf["rte"].FrozenSet.Should().HaveCount(2);
+        foreach (var (batch, labels, _) in batches)
+        {
+            batch.Dispose();
+            labels.Dispose();
+        }
+
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
     public void ReadmeSnippets_AreTheCodeTheseTestsRun()
     {
         var root = RepositoryRoot();
