@@ -124,6 +124,45 @@ public sealed partial class AdapterBank
         return AdapterRoute.ForMixture(this, rows, onDevice);
     }
 
+    /// <summary>
+    /// Where each layer's σ and b sit in one adapter's row of a routed table (the σ and b of every layer laid end to end, in layer
+    /// order; Bias −1 for a layer without one), or <c>null</c> when the layers' vectors differ in dtype or device and cannot share a table.
+    /// </summary>
+    internal (long Sigma, long Bias)[]? TableLayout
+    {
+        get
+        {
+            if (_tableLayoutKnown)
+            {
+                return _tableLayout;
+            }
+
+            var reference = _entries[0].Sigma[0];
+            var layout = new (long Sigma, long Bias)[_layers.Count];
+            var offset = 0L;
+            var uniform = true;
+            for (var i = 0; i < _layers.Count; i++)
+            {
+                var sigma = _entries[0].Sigma[i];
+                var bias = _entries[0].Bias[i];
+                uniform &= SameKind(sigma, reference) && (bias is null || SameKind(bias, reference));
+                layout[i] = (offset, -1);
+                offset += sigma.shape[0];
+                if (bias is not null)
+                {
+                    layout[i].Bias = offset;
+                    offset += bias.shape[0];
+                }
+            }
+
+            _tableLayout = uniform ? layout : null;
+            _tableLayoutKnown = true;
+            return _tableLayout;
+        }
+    }
+
+    private static bool SameKind(Tensor a, Tensor b) => a.dtype == b.dtype && a.device_type == b.device_type && a.device_index == b.device_index;
+
     /// <summary>The name of the bank's layer at <paramref name="index"/>.</summary>
     internal string LayerName(int index) => _layers[index].Name;
 }

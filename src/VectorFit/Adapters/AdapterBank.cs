@@ -44,6 +44,8 @@ public sealed partial class AdapterBank : IDisposable
     private readonly List<(ChildSlot Slot, nn.Module<Tensor, Tensor> Original, RoutedHead Wrapper)> _heads = new();
     private readonly List<BankEntry> _entries = new();
     private readonly List<string> _headProblems = new();
+    private (long Sigma, long Bias)[]? _tableLayout;
+    private bool _tableLayoutKnown;
     private int _active;
     private bool _disposed;
 

@@ -26,6 +26,17 @@ internal sealed class AdapterRoute : IDisposable
     // Rows with the same adapter (or the same mixture), for the heads: the rows, and the adapter or the weights.
     private readonly List<(Tensor Rows, int Adapter, double[]? Weights)> _groups = new();
     private readonly Tensor? _inverse;
+
+    // Every bank layer's per-row σ and b, gathered in one cat and one index_select (or one matmul for a mixture) for a whole
+    // forward pass instead of four gathers per layer: (rows, total), each layer's σ and b a slice of it. Rebuilt when a layer
+    // comes round again (the next forward), when grad mode changes, or when a σ or b it holds changed in place since (checked
+    // through libtorch's version counters, so an optimizer step inside the route never leaves stale values). Null until used,
+    // and never for a single-adapter route (which gathers nothing) or a bank whose layout cannot be one table.
+    private readonly int[]? _tableAdapters;
+    private Tensor? _table;
+    private bool _tableGrad;
+    private bool[]? _used;
+    private long[][]? _versions;
     private bool _disposed;
 
     private AdapterRoute(AdapterBank bank, long rows, int[]? present, long[]? positions, Tensor? weights, List<(long[] Rows, int Adapter, double[]? Weights)> groups)
@@ -51,6 +62,11 @@ internal sealed class AdapterRoute : IDisposable
             }
 
             _inverse = Owned(torch.tensor(inverse, device: device));
+        }
+
+        if (bank.TableLayout is not null && TensorVersion.IsAvailable && present is not { Length: 1 })
+        {
+            _tableAdapters = present ?? Enumerable.Range(0, bank.Entries.Count).ToArray();
         }
 
         _previous = t_current;
@@ -112,17 +128,19 @@ internal sealed class AdapterRoute : IDisposable
         CheckRows(input, $"the adapted layer {Bank.LayerName(i)}");
         using var scope = torch.NewDisposeScope();
         var shape = Enumerable.Repeat(1L, (int)input.dim()).ToArray();
-        var sigma = Gather(e => e.Sigma[i], layer.sigma.dtype);
+        var table = _tableAdapters is null ? null : TableFor(i);
+        var layout = Bank.TableLayout;
+        var sigma = table is null ? Gather(e => e.Sigma[i], layer.sigma.dtype) : table.narrow(1, layout![i].Sigma, layer.rank);
         shape[0] = sigma.shape[0];
         shape[^1] = layer.rank;
         var projected = nn.functional.linear(input, layer.V.t());
-        var output = nn.functional.linear(projected.mul(sigma.view(shape)), layer.U);
+        var output = nn.functional.linear(projected.mul(sigma.reshape(shape)), layer.U);
         if (Bank.Entries[0].Bias[i] is not null)
         {
-            var bias = Gather(e => e.Bias[i]!, layer.sigma.dtype);
+            var bias = table is null ? Gather(e => e.Bias[i]!, layer.sigma.dtype) : table.narrow(1, layout![i].Bias, layer.out_features);
             shape[0] = bias.shape[0];
             shape[^1] = layer.out_features;
-            output = output.add(bias.view(shape), HeldScalars.One);
+            output = output.add(bias.reshape(shape), HeldScalars.One);
         }
 
         return output.MoveToOuterDisposeScope();
@@ -184,6 +202,7 @@ internal sealed class AdapterRoute : IDisposable
 
         _disposed = true;
         t_current = _previous;
+        _table?.Dispose();
         _positions?.Dispose();
         _weights?.Dispose();
         _inverse?.Dispose();
@@ -194,6 +213,75 @@ internal sealed class AdapterRoute : IDisposable
     }
 
     private static Tensor Owned(Tensor tensor) => tensor.DetachFromDisposeScope();
+
+    /// <summary>The table of every layer's per-row σ and b, current for layer <paramref name="layer"/> (see <c>_table</c>).</summary>
+    private Tensor TableFor(int layer)
+    {
+        if (_table is null || _used![layer] || _tableGrad != torch.is_grad_enabled() || Changed(layer))
+        {
+            BuildTable();
+        }
+
+        _used![layer] = true;
+        return _table!;
+    }
+
+    private void BuildTable()
+    {
+        var entries = Bank.Entries;
+        var adapters = _tableAdapters!;
+        var layers = Bank.TableLayout!.Length;
+        var parts = new List<Tensor>(adapters.Length * layers * 2);
+        _versions = new long[layers][];
+        for (var i = 0; i < layers; i++)
+        {
+            _versions[i] = new long[adapters.Length * 2];
+        }
+
+        foreach (var (k, a) in adapters.Select((k, a) => (k, a)))
+        {
+            for (var i = 0; i < layers; i++)
+            {
+                parts.Add(entries[k].Sigma[i]);
+                _versions[i][2 * a] = Version(entries[k].Sigma[i]);
+                if (entries[k].Bias[i] is { } bias)
+                {
+                    parts.Add(bias);
+                    _versions[i][(2 * a) + 1] = Version(bias);
+                }
+            }
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var flat = torch.cat(parts, 0).view(adapters.Length, -1);
+        var table = _present is not null ? flat.index_select(0, _positions!) : _weights!.matmul(flat);
+        _table?.Dispose();
+        _table = table.DetachFromDisposeScope();
+        _tableGrad = torch.is_grad_enabled();
+        _used = new bool[layers];
+    }
+
+    /// <summary>Whether a σ or b of <paramref name="layer"/> in the table changed in place since it was gathered (or its version cannot be read).</summary>
+    private bool Changed(int layer)
+    {
+        var entries = Bank.Entries;
+        var versions = _versions![layer];
+        for (var a = 0; a < _tableAdapters!.Length; a++)
+        {
+            var entry = entries[_tableAdapters[a]];
+            if (!Same(entry.Sigma[layer], versions[2 * a]) || (entry.Bias[layer] is { } bias && !Same(bias, versions[(2 * a) + 1])))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool Same(Tensor tensor, long gathered) => TensorVersion.TryGet(tensor, out var version) && version == gathered;
+
+    // A tensor whose version cannot be read (an inference tensor) gets a value Same never matches, so the table is rebuilt for it.
+    private static long Version(Tensor tensor) => TensorVersion.TryGet(tensor, out var version) ? version : long.MinValue;
 
     private Tensor Gather(Func<BankEntry, Tensor> pick, ScalarType dtype)
     {
