@@ -249,6 +249,38 @@ public sealed class AdapterBankAvfTests : IDisposable
         b.Invoking(s => s.step()).Should().Throw<InvalidOperationException>().WithMessage("*adapter 'b'*disposed*");
     }
 
+    [Fact]
+    public void RoutedLayers_SeeAnInPlaceChangeMadeWhileTheRouteIsOpen()
+    {
+        // A routed pass gathers every layer's σ and b once; a change after that gather (an optimizer step inside the route) must
+        // still reach the next layer evaluated, which is what the version check guarantees.
+        var path = SaveAdapter(51);
+        using var model = AdapterBankTests.Adapted(out var report);
+        using var bank = AdapterBank.Create(model, report);
+        bank.Load("a", path);
+        bank.Load("b", path);
+        var layers = model.named_modules().Where(m => m.module is VectorFitLinear).Select(m => (VectorFitLinear)m.module).Take(2).ToArray();
+        var rows = new[] { 1, 2, 1, 2 };
+        using var x = Seeded(61, ScalarType.Float64, 4, TinyBert.Hidden);
+        using var noGrad = torch.no_grad();
+        Tensor routed;
+        using (bank.Route(rows))
+        {
+            layers[0].forward(x).Dispose();
+            var keySigma = bank.GetTensors("a").Single(p => p.key == "encoder.layer.0.attention.self.key.sigma").tensor;
+            keySigma.add_(One);
+            routed = layers[1].forward(x);
+        }
+
+        bank.Activate("a");
+        using var expected = layers[1].forward(x);
+        using var rowsOfA = torch.tensor(new long[] { 0, 2 });
+        using var routedA = routed.index_select(0, rowsOfA);
+        using var expectedA = expected.index_select(0, rowsOfA);
+        routed.Dispose();
+        MaxAbsDiff(routedA, expectedA).Should().BeLessThan(1e-10, "the route used a's σ as changed, not as gathered before the change");
+    }
+
     private static readonly Scalar One = 1.ToScalar();
 
     private const double Lr = 0.01;
