@@ -4,6 +4,7 @@ using GlueFineTune.Data;
 using GlueFineTune.Demo;
 using GlueFineTune.Import;
 using GlueFineTune.Metrics;
+using GlueFineTune.MultiTask;
 using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using VectorFit.Adapters;
@@ -37,12 +38,17 @@ internal static class Program
         }
         catch (UsageException e)
         {
-            return Usage(e, args.Length > 0 && args[0] == CliParser.ImportVerb ? CliParser.ImportVerb : null);
+            return Usage(e, args.Length > 0 && CliParser.Verbs.Contains(args[0]) ? args[0] : null);
         }
 
         if (cli.Verb == CliParser.ImportVerb)
         {
             return RunImport(cli);
+        }
+
+        if (cli.Verb == CliParser.PredictVerb)
+        {
+            return RunPredict(cli);
         }
 
         if (cli.Help)
@@ -85,6 +91,11 @@ internal static class Program
             }
 
             bool interactive = !Console.IsErrorRedirected;
+            if (MultiTaskOptions.Requested(cli))
+            {
+                return code = RunMultiTask(MultiTaskOptions.Resolve(cli), interactive, cancellation.Token);
+            }
+
             if (cli.Demo)
             {
                 var (outcome, _) = DemoRunner.Run(cli, new DemoSettings(), Console.Out, Console.Error, interactive, cancellation.Token);
@@ -271,6 +282,54 @@ internal static class Program
 
     private static string DataDirectory(TrainingOptions options) => options.DataDirectory
         ?? throw new InvalidOperationException("a GLUE run needs --data.");
+
+    private static int RunMultiTask(MultiTaskOptions options, bool interactive, CancellationToken cancellation)
+    {
+        TextWriter log = Console.Out;
+        log.WriteLine($"VectorFit multi-task fine-tuning: {options.Settings.Describe()}");
+        foreach (TaskData task in options.Tasks)
+        {
+            log.WriteLine($"{task.Name}: {task.Data.Describe()}");
+            log.WriteLine($"{task.Name}: {MajorityBaseline.Compute(task.Data.Task, task.Data.Train, task.Data.Dev)?.Describe()}");
+        }
+
+        using var trainer = new MultiTaskTrainer(options, log);
+        MultiTaskOutcome outcome = trainer.Run(Console.Error, interactive, cancellation);
+        if (!outcome.Completed)
+        {
+            return InterruptedExitCode;
+        }
+
+        foreach (var (name, path) in outcome.Adapters)
+        {
+            MetricsLog metrics = outcome.Metrics[name];
+            string best = metrics.Best is { } b ? string.Create(CultureInfo.InvariantCulture, $"; best {metrics.MainMetric} {b.Dev[metrics.MainMetric]:F4} at epoch {b.Epoch}") : string.Empty;
+            log.WriteLine($"  {name}: adapter {path}, metrics {Path.Combine(Path.GetDirectoryName(path)!, MetricsLog.FileName)}{best}");
+        }
+
+        return 0;
+    }
+
+    private static int RunPredict(CliOptions cli)
+    {
+        try
+        {
+            return PredictCommand.Run(cli, Console.Out, Console.Error);
+        }
+        catch (UsageException e)
+        {
+            return Usage(e, CliParser.PredictVerb);
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (Exception e)
+        {
+            return ReportUnexpected(e, Console.Error);
+        }
+    }
 
     private static int RunImport(CliOptions cli)
     {

@@ -3,7 +3,7 @@ namespace GlueFineTune.Cli;
 /// <summary>The command line as parsed: every option the user gave, unset ones <c>null</c>.</summary>
 internal sealed record CliOptions
 {
-    /// <summary>The verb (<see cref="CliParser.ImportVerb"/>), or <c>null</c> for training and the demo.</summary>
+    /// <summary>The verb (<see cref="CliParser.ImportVerb"/>, <see cref="CliParser.PredictVerb"/>), or <c>null</c> for training and the demo.</summary>
     public string? Verb { get; init; }
 
     /// <summary><c>import-onnx --onnx</c>.</summary>
@@ -56,6 +56,24 @@ internal sealed record CliOptions
 
     /// <summary><c>--dev</c>.</summary>
     public string? Dev { get; init; }
+
+    /// <summary>Every <c>--train</c> value in order (multi-task training repeats it: <c>--train NAME=FILE</c> per task).</summary>
+    public IReadOnlyList<string> TrainSets { get; init; } = [];
+
+    /// <summary>Every <c>--dev</c> value in order (multi-task training: <c>--dev NAME=FILE</c> per task).</summary>
+    public IReadOnlyList<string> DevSets { get; init; } = [];
+
+    /// <summary><c>predict --adapter NAME=FILE</c>, every value in order.</summary>
+    public IReadOnlyList<string> Adapters { get; init; } = [];
+
+    /// <summary><c>predict --input</c>.</summary>
+    public string? Input { get; init; }
+
+    /// <summary><c>predict --task-column</c>.</summary>
+    public string? TaskColumn { get; init; }
+
+    /// <summary><c>predict --id-column</c>.</summary>
+    public string? IdColumn { get; init; }
 
     /// <summary><c>--text-column</c>.</summary>
     public string? TextColumn { get; init; }

@@ -10,7 +10,7 @@ internal static class CliParser
 {
     private delegate CliOptions Apply(CliOptions options, string? value);
 
-    private sealed record Spec(string Name, string? ValueName, Apply Apply, string? Verb = null, bool Shared = false);
+    private sealed record Spec(string Name, string? ValueName, Apply Apply, string? Verb = null, bool Shared = false, bool Repeatable = false);
 
     private static readonly Spec[] Specs =
     [
@@ -33,8 +33,8 @@ internal static class CliParser
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
         Text("--method", "NAME", (o, v) => o with { Method = v }),
         Text("--svft-pattern", "NAME", (o, v) => o with { SvftPattern = v }),
-        Text("--train", "FILE", (o, v) => o with { Train = v }),
-        Text("--dev", "FILE", (o, v) => o with { Dev = v }),
+        Text("--train", "FILE", (o, v) => o with { Train = o.Train ?? v, TrainSets = [.. o.TrainSets, v] }) with { Repeatable = true },
+        Text("--dev", "FILE", (o, v) => o with { Dev = o.Dev ?? v, DevSets = [.. o.DevSets, v] }) with { Repeatable = true },
         Text("--text-column", "NAME", (o, v) => o with { TextColumn = v }),
         Text("--text-pair-column", "NAME", (o, v) => o with { TextPairColumn = v }),
         Text("--label-column", "NAME", (o, v) => o with { LabelColumn = v }),
@@ -55,13 +55,30 @@ internal static class CliParser
         Number("--max-steps", (o, v) => o with { MaxSteps = Long(v, "--max-steps", 1) }),
         Number("--max-train-examples", (o, v) => o with { MaxTrainExamples = Int(v, "--max-train-examples", 1) }),
         new("--lr", "X", (o, v) => o with { LearningRate = PositiveDouble(v, "--lr") }),
+        Text("--model", "DIR", (o, v) => o with { Model = v }) with { Verb = PredictVerb },
+        Text("--adapter", "NAME=FILE", (o, v) => o with { Adapters = [.. o.Adapters, v] }) with { Verb = PredictVerb, Repeatable = true },
+        Text("--input", "FILE", (o, v) => o with { Input = v }) with { Verb = PredictVerb },
+        Text("--output", "FILE", (o, v) => o with { Output = v }) with { Verb = PredictVerb },
+        Text("--text-column", "NAME", (o, v) => o with { TextColumn = v }) with { Verb = PredictVerb },
+        Text("--text-pair-column", "NAME", (o, v) => o with { TextPairColumn = v }) with { Verb = PredictVerb },
+        Text("--task-column", "NAME", (o, v) => o with { TaskColumn = v }) with { Verb = PredictVerb },
+        Text("--id-column", "NAME", (o, v) => o with { IdColumn = v }) with { Verb = PredictVerb },
+        Number("--batch-size", (o, v) => o with { BatchSize = Int(v, "--batch-size", 1) }) with { Verb = PredictVerb },
+        Number("--max-length", (o, v) => o with { MaxLength = Int(v, "--max-length", 4) }) with { Verb = PredictVerb },
+        Number("--threads", (o, v) => o with { Threads = Int(v, "--threads", 1) }) with { Verb = PredictVerb },
     ];
 
     /// <summary>The verb that converts an ONNX export (the first argument); without a verb the program trains.</summary>
     public const string ImportVerb = "import-onnx";
 
+    /// <summary>The verb that predicts with several adapters on one base model, rows of different tasks batched together.</summary>
+    public const string PredictVerb = "predict";
+
+    /// <summary>The verbs, each given as the first argument.</summary>
+    public static IReadOnlyList<string> Verbs { get; } = [ImportVerb, PredictVerb];
+
     /// <summary>The option names a verb takes.</summary>
-    /// <param name="verb"><see cref="ImportVerb"/>, or <c>null</c> for training.</param>
+    /// <param name="verb"><see cref="ImportVerb"/>, <see cref="PredictVerb"/>, or <c>null</c> for training.</param>
     /// <returns>The names.</returns>
     public static IEnumerable<string> OptionNames(string? verb) => Specs.Where(s => s.Shared || s.Verb == verb).Select(s => s.Name);
 
@@ -72,7 +89,7 @@ internal static class CliParser
     public static CliOptions Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        string? verb = args.Count > 0 && args[0] == ImportVerb ? ImportVerb : null;
+        string? verb = args.Count > 0 && Verbs.Contains(args[0]) ? args[0] : null;
         var options = new CliOptions { Verb = verb };
         var known = Specs.Where(s => s.Shared || s.Verb == verb).ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -90,7 +107,7 @@ internal static class CliParser
 
             Spec spec = known.FirstOrDefault(s => s.Name == name)
                 ?? throw new UsageException(UnknownMessage(arg, verb, known));
-            if (!seen.Add(spec.Name == "-h" ? "--help" : spec.Name) && spec.ValueName is not null)
+            if (!seen.Add(spec.Name == "-h" ? "--help" : spec.Name) && spec.ValueName is not null && !spec.Repeatable)
             {
                 throw new UsageException($"{spec.Name} is given twice; pass it once.");
             }

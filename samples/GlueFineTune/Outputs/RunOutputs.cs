@@ -54,6 +54,12 @@ internal sealed record RunOutputs(string Weights, string Metrics, string? Streng
         {
             VectorFitAdapter.Save(session.Model, session.Surgery, outputs.Weights);
         }
+        if (!full)
+        {
+            // The class names beside the adapter, for predict (the adapter file holds tensors only).
+            MultiTask.AdapterLabels.Write(outputs.Weights, session.Options.Task.LabelNames);
+        }
+
         if (outputs is { StrengthMatrix: { } matrixPath, StrengthVectors: { } vectorsPath, HeatMap: { } heatMapPath })
         {
             AvfStrengthMatrix matrix = AvfStrengthMatrix.From(session.Avf, session.Surgery.Layers);

@@ -60,7 +60,8 @@ public sealed class BertModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     private readonly BertEmbeddings embeddings;
     private readonly BertEncoder encoder;
-    private readonly BertPooler pooler;
+    // Typed as a module so that an AdapterBank can swap in its routed head when the pooler trains with the head (issue 21).
+    private readonly nn.Module<Tensor, Tensor> pooler;
 
     /// <summary>Builds the encoder with random weights (load a checkpoint with <see cref="FromPretrained"/>).</summary>
     /// <param name="config">The model configuration (<c>model_type</c> <c>bert</c>).</param>
@@ -135,7 +136,8 @@ public sealed class BertForSequenceClassification : SequenceClassifier
 {
     private readonly BertModel bert;
     private readonly Dropout dropout;
-    private readonly Linear classifier;
+    // Typed as a module, not Linear (sealed), so that an AdapterBank can swap in its routed head (issue 21).
+    private readonly nn.Module<Tensor, Tensor> classifier;
 
     /// <summary>Builds the model with random weights (load a checkpoint with <see cref="CheckpointLoader"/>).</summary>
     /// <param name="config">The model configuration.</param>

@@ -157,9 +157,10 @@ public sealed class ContextPooler : nn.Module<Tensor, Tensor>
 public sealed class DebertaV2ForSequenceClassification : SequenceClassifier
 {
     private readonly DebertaV2Model deberta;
-    private readonly ContextPooler pooler;
+    private readonly nn.Module<Tensor, Tensor> pooler;
     private readonly Dropout dropout;
-    private readonly Linear classifier;
+    // Typed as modules, not Linear (sealed) or ContextPooler, so that an AdapterBank can swap in its routed heads (issue 21).
+    private readonly nn.Module<Tensor, Tensor> classifier;
 
     /// <summary>Builds the model with random weights.</summary>
     /// <param name="config">The model configuration.</param>
