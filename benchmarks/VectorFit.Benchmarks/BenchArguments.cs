@@ -17,6 +17,9 @@ public enum BenchVerb
     /// <summary>A peak-memory child process of the model-level run.</summary>
     ModelMem,
 
+    /// <summary>The peak memory and time of <c>ModelSurgery.Apply</c> alone, in a process of its own.</summary>
+    SetupMem,
+
     /// <summary>The BenchmarkDotNet layer suite, with <see cref="BenchCommand.Arguments"/> as its options.</summary>
     Layers,
 
@@ -61,6 +64,8 @@ public static class BenchArguments
                 return new BenchCommand(BenchVerb.MixedAdapters, rest);
             case "model-mem":
                 return new BenchCommand(BenchVerb.ModelMem, rest);
+            case "setup-mem":
+                return new BenchCommand(BenchVerb.SetupMem, rest);
             case "layers":
                 return new BenchCommand(BenchVerb.Layers, rest.Length == 0 ? new[] { "--filter", "*" } : rest);
             case "help" or "--help" or "-h":

@@ -28,6 +28,9 @@ public static class Program
                                   many adapters on one base (AdapterBank): a batch of 32 rows routed to K = 8 and 32
                                   adapters vs one adapter vs a per-adapter loop (PEFT's mixed batch), 16 and 128
                                   tokens, 12 BERT-base-shaped layers; rows vs merged, swap time, 8-adapter combination
+          setup-mem --layers N | --model DIR [--threads T] [--method vectorfit|svft]
+                                  peak RSS and time of ModelSurgery.Apply alone (BERT-base shape or a BERT checkpoint
+                                  folder such as the demo's all-MiniLM-L6-v2); run one case per process
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
                                     --filter '*Linear768x768*'            one shape
@@ -55,6 +58,8 @@ public static class Program
                     return MixedAdaptersProbe.Run(command.Arguments.ToArray());
                 case BenchVerb.ModelMem:
                     return MemoryProbe.RunChild(command.Arguments.ToArray());
+                case BenchVerb.SetupMem:
+                    return SetupMemoryProbe.Run(command.Arguments.ToArray());
                 case BenchVerb.Help:
                     Console.WriteLine(Usage + ModelStepOptions.Usage);
                     return 0;
