@@ -54,7 +54,7 @@ public sealed class MethodTests
         MetricsLog.FromJson(File.ReadAllText(outputs.Metrics)).Variant.Should().BeNull("variants are VectorFit's");
     }
 
-    /// <summary>Issue 19: SVFT has no AVF vectors, so no empty AVF CSVs nor an empty heat map; nothing calls it "variant VectorFit".</summary>
+    /// <summary>Issue 19: SVFT has no AVF vectors, so no empty AVF CSVs nor an empty heat map; nothing calls it "variant VectorFit". The labels file (issue 21) names the classes for `predict`.</summary>
     [Fact]
     public void Svft_writes_only_what_applies_and_is_not_called_a_vectorfit_variant()
     {
@@ -65,7 +65,7 @@ public sealed class MethodTests
 
         RunOutputs outputs = RunOutputs.Write(session);
 
-        Directory.GetFiles(Path.Combine(dir.Path, "out")).Select(Path.GetFileName).Should().BeEquivalentTo("adapter.safetensors", "metrics.json");
+        Directory.GetFiles(Path.Combine(dir.Path, "out")).Select(Path.GetFileName).Should().BeEquivalentTo("adapter.safetensors", "adapter.labels.json", "metrics.json");
         string.Join("\n", outputs.Describe()).Should().Contain("adapter").And.NotContain("AVF");
         VectorFitAdapter.ReadInfo(outputs.Weights).ToString().Should().Contain("method Svft").And.NotContain("variant");
         log.ToString().Should().NotContain("variant: VectorFit");
