@@ -75,8 +75,6 @@ public sealed class MultiTaskCliTests
     }
 
     [Theory]
-    [InlineData(new[] { "--t-i", "3" }, "multi-task training runs without AVF for now")]
-    [InlineData(new[] { "--variant", "vectorfit" }, "multi-task training runs without AVF for now")]
     [InlineData(new[] { "--method", "svft" }, "--method svft does not apply")]
     [InlineData(new[] { "--resume" }, "multi-task training has no --resume yet")]
     [InlineData(new[] { "--regression" }, "--regression is for a single task")]
