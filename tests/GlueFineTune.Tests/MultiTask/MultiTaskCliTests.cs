@@ -77,6 +77,15 @@ public sealed class MultiTaskCliTests
     }
 
     [Fact]
+    public void TopLevelHelpDocumentsMultiTaskTrainingAndPredict()
+    {
+        HelpText.Text.Should().Contain("--train NAME=FILE").And.Contain("--dev NAME=FILE").And.Contain("Multi-task training")
+            .And.Contain("GlueFineTune predict --model").And.Contain("predict --help").And.Contain("--variant no-avf");
+        HelpText.Text.Should().NotContain("without AVF", "multi-task training runs per-adapter AVF");
+        PredictCommand.Help.Should().Contain("GlueFineTune predict").And.Contain("OUTPUT/NAME/adapter.safetensors");
+    }
+
+    [Fact]
     public void MultiTaskDefaultsToVectorFitWithAvfAndTakesTheAvfOptions()
     {
         using var dir = new TempDirectory();
