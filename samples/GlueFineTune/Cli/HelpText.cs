@@ -12,7 +12,11 @@ internal static class HelpText
           GlueFineTune --demo [--output DIR] [--threads N]
           GlueFineTune --task TASK --data GLUE_DIR --model CHECKPOINT_DIR --output DIR [options]
           GlueFineTune --train FILE --dev FILE --model CHECKPOINT_DIR --output DIR [options]   (your own data)
+          GlueFineTune --train NAME=FILE --dev NAME=FILE [--train NAME=FILE --dev NAME=FILE ...] --model CHECKPOINT_DIR
+                       --output DIR [options]        (multi-task: one adapter per task on one base, mixed batches)
           GlueFineTune ...same options... --resume
+          GlueFineTune predict --model CHECKPOINT_DIR --adapter NAME=FILE [--adapter NAME=FILE ...] --input FILE
+                       --output FILE                 (several adapters, mixed-task rows in one batch; predict --help)
           GlueFineTune import-onnx --assembly FILE.dll | --onnx MODEL.onnx --vocab vocab.txt --out DIR
                               (a BERT-family ONNX export to a checkpoint folder for --model; import-onnx --help)
 
@@ -31,6 +35,20 @@ internal static class HelpText
           --label-column NAME the label (default: label, labels or score)
           --regression        the label is a number to predict (MSE; Pearson and Spearman) instead of a class
                               (accuracy, macro F1, MCC and F1 per class in metrics.json)
+
+        Multi-task training (--train and --dev repeated as NAME=FILE, one pair per task, two or more tasks):
+          --train NAME=FILE   a task's training examples (same formats and columns as above); NAME names its adapter
+          --dev NAME=FILE     that task's dev set, evaluated on its own at each epoch end
+                              One adapter (σ, b, head) per task on one base model, trained together: each epoch shuffles
+                              the union of the tasks' examples, so a batch mixes tasks; the loss is the sum over the tasks
+                              present of the mean loss of their rows, and each task has its own AdamW, stepped only in the
+                              batches that hold its rows. The options below are shared (the custom-data defaults); AVF runs
+                              per adapter (VectorFit, the default variant) on that adapter's own steps, the batches with its
+                              rows (--t-i/--t-f count them; --avf-start-epoch uses its steps per epoch); --variant no-avf
+                              turns it off. Every task needs the same number of classes, and all tasks single texts or all
+                              pairs. Not with --task, --data, --demo, --method svft|full, --regression, --resume or
+                              --distributed. Writes OUTPUT/NAME/ per task: adapter.safetensors (with its AVF steps),
+                              adapter.labels.json, metrics.json and the AVF strength files; use them with predict.
 
         Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
           --method NAME       vectorfit (default) | svft (SVFT: M on --svft-pattern and b; σ frozen, no AVF) | full
@@ -88,6 +106,11 @@ internal static class HelpText
         and avf_strength.svg (training strength per vector type × layer, like the paper's Figure 3) and
         avf_vectors.csv (one line per vector).
 
-        Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved).
+        predict (GlueFineTune predict --help for its options): loads the base once and several adapters (--adapter NAME=FILE,
+        from a single-task run's OUTPUT/adapter.safetensors or a multi-task run's OUTPUT/NAME/adapter.safetensors), reads
+        rows that name their task (--task-column, default task), predicts them in mixed-task batches and writes
+        .jsonl or .csv predictions.
+
+        Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved; multi-task runs save nothing yet).
         """;
 }

@@ -15,12 +15,12 @@ internal sealed record TaskData(string Name, CustomData Data);
 /// on one base model, trained in mixed batches; the shared settings (epochs, batch, lr, …) as for a single task.
 /// </summary>
 /// <param name="Tasks">The tasks, in command-line order.</param>
-/// <param name="Settings">The shared settings (its <see cref="TrainingOptions.Task"/> is the first task's; AVF is off).</param>
+/// <param name="Settings">
+/// The shared settings (its <see cref="TrainingOptions.Task"/> is the first task's). Its variant and AVF schedule apply to each
+/// adapter on its own steps (the batches that hold its task's rows): VectorFit + AVF by default, as for a single task.
+/// </param>
 internal sealed record MultiTaskOptions(IReadOnlyList<TaskData> Tasks, TrainingOptions Settings)
 {
-    /// <summary>Why AVF is off in multi-task training, for the log, the error and the help.</summary>
-    public const string AvfNote = "multi-task training runs without AVF for now: per-adapter AVF in routed (mixed-task) batches is not in the library yet";
-
     /// <summary>Whether the command line asks for multi-task training: <c>--train</c> more than once, or as <c>NAME=FILE</c>.</summary>
     /// <param name="cli">The command line.</param>
     /// <returns>Whether it is a multi-task run.</returns>
@@ -71,13 +71,6 @@ internal sealed record MultiTaskOptions(IReadOnlyList<TaskData> Tasks, TrainingO
             throw new UsageException($"multi-task training trains VectorFit adapters (σ, b and head per task) on one base; --method {method} does not apply. Train that method one task at a time.");
         }
 
-        bool avfAsked = cli.InitialStep is not null || cli.Interval is not null || cli.AvfSteps is not null || cli.K is not null || cli.AvfStartEpoch is not null || cli.AvfEveryEpochs is not null;
-        bool avfVariant = cli.Variant is { } v && VariantNames.TryParse(v, out var parsed) && parsed.UsesAvf();
-        if (avfAsked || avfVariant)
-        {
-            throw new UsageException($"{AvfNote}. Leave out --variant vectorfit and the AVF options (--t-i, --t-f, --n-f, --k, --avf-start-epoch, --avf-every-epochs), or train each task alone for VectorFit + AVF.");
-        }
-
         if (cli.Resume || cli.Distributed)
         {
             throw new UsageException($"multi-task training has no {(cli.Resume ? "--resume" : "--distributed")} yet; run it in one process from the start.");
@@ -125,9 +118,10 @@ internal sealed record MultiTaskOptions(IReadOnlyList<TaskData> Tasks, TrainingO
 
         TaskData first = tasks[0];
         int epochs = cli.Epochs ?? 3;
-        var shared = cli with { Variant = cli.Variant ?? "no-avf", AvfSteps = 0 };
-        TrainingOptions settings = OptionResolver.Build(shared, first.Data.Task, RequireModel(cli.Model), cli.Output ?? throw new UsageException("--output is required: the folder for each task's adapter and metrics (OUTPUT/NAME/)."),
-            OptionResolver.CustomPreset(epochs), "the custom-data defaults");
+        // The same defaults as a single task on your own data (OptionResolver.ForCustomData): VectorFit + AVF, scheduled in epochs
+        // by AvfOptions.FromEpochs' rule; each adapter runs that schedule over its own steps (MultiTaskTrainer).
+        TrainingOptions settings = OptionResolver.Build(cli, first.Data.Task, RequireModel(cli.Model), cli.Output ?? throw new UsageException("--output is required: the folder for each task's adapter and metrics (OUTPUT/NAME/)."),
+            OptionResolver.CustomPreset(epochs), "the custom-data defaults", (AvfOptions.DefaultInitialEpochs(epochs), AvfOptions.DefaultIntervalEpochs(epochs)));
         return new MultiTaskOptions(tasks, settings);
     }
 

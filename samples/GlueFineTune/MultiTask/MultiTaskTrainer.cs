@@ -7,6 +7,7 @@ using GlueFineTune.Outputs;
 using GlueFineTune.Training;
 using TorchSharp;
 using TorchSharp.Modules;
+using VectorFit;
 using VectorFit.Serialization;
 using static TorchSharp.torch;
 
@@ -26,7 +27,13 @@ internal sealed record MultiTaskOutcome(bool Completed, long Step, IReadOnlyDict
 /// adapter's gradient is that of its rows alone under a mean loss; each adapter has its own AdamW, stepped only when its task
 /// has rows in the batch, so an adapter's trajectory is that of training it alone on its rows of the mixed batches.
 /// </summary>
-/// <remarks>No AVF yet (<see cref="MultiTaskOptions.AvfNote"/>): <see cref="AfterAdapterStep"/> is where a per-adapter AVF step plugs in.</remarks>
+/// <remarks>
+/// Per-adapter AVF (the VectorFit variant, the default): each adapter has its own <see cref="AvfScheduler"/>
+/// (<see cref="VectorFit.Adapters.AdapterBank.CreateAvfScheduler"/>), stepped after its optimizer only in the batches that hold its
+/// rows, so its AVF steps fall on its own step count. The shared schedule is turned into each adapter's steps: a schedule in epochs
+/// (the default, or <c>--avf-start-epoch</c>) uses the adapter's steps per epoch (its planned steps over the planned epochs, from the
+/// epoch order), and one in steps (<c>--t-i</c>, <c>--t-f</c>) counts the adapter's own steps.
+/// </remarks>
 internal sealed class MultiTaskTrainer : IDisposable
 {
     private readonly MultiTaskOptions options;
@@ -36,6 +43,7 @@ internal sealed class MultiTaskTrainer : IDisposable
     private readonly int[] bankIndex;
     private readonly EncodedDataset[] dev;
     private readonly VectorFit.Optim.AdamW[] optimizers;
+    private readonly AvfScheduler[] avf;
     private readonly TextWriter log;
 
     /// <summary>Builds the base model, one adapter and one optimizer per task, and tokenises every split.</summary>
@@ -79,7 +87,15 @@ internal sealed class MultiTaskTrainer : IDisposable
             TotalSteps = Math.Min(StepsPerEpoch * settings.Epochs, settings.MaxSteps ?? long.MaxValue);
             long perAdapter = bank.Bank.GetTrainableParameters(options.Tasks[0].Name).Sum(p => p.numel());
             log.WriteLine($"multi-task: {options.Tasks.Count} adapters on one base ({bank.Surgery.Layers.Count} adapted layers, {VariantNames.Name(settings.Variant)}), {perAdapter:N0} trained values each (σ, b, head); "
-                + $"{string.Join(", ", options.Tasks.Select(t => $"{t.Name} {t.Data.Train.Count} train / {t.Data.Dev.Count} dev"))}; {MultiTaskOptions.AvfNote}");
+                + $"{string.Join(", ", options.Tasks.Select(t => $"{t.Name} {t.Data.Train.Count} train / {t.Data.Dev.Count} dev"))}");
+            long[] planned = AdapterSteps(StepsPerEpoch * settings.Epochs); // the schedule follows the planned epochs, as a single task's does
+            long[] run = AdapterSteps(TotalSteps);
+            AdapterTotalSteps = options.Tasks.Select((t, k) => (t.Name, run[k])).ToDictionary(p => p.Name, p => p.Item2, StringComparer.Ordinal);
+            avf = new AvfScheduler[options.Tasks.Count];
+            for (int k = 0; k < options.Tasks.Count; k++)
+            {
+                avf[k] = CreateScheduler(k, planned[k], run[k]);
+            }
             bank.Model.train();
         }
         catch
@@ -95,12 +111,25 @@ internal sealed class MultiTaskTrainer : IDisposable
     /// <summary>Steps in the run.</summary>
     public long TotalSteps { get; }
 
+    /// <summary>Each task's optimizer steps in this run: the batches that hold its rows (its AVF counts these).</summary>
+    public IReadOnlyDictionary<string, long> AdapterTotalSteps { get; }
+
+    /// <summary>Each task's AVF scheduler (AVF off for variants without it: it then only tracks training strength).</summary>
+    /// <param name="task">The task's name.</param>
+    /// <returns>The scheduler.</returns>
+    /// <exception cref="ArgumentException">No task has that name.</exception>
+    public AvfScheduler Avf(string task)
+    {
+        int k = options.Tasks.ToList().FindIndex(t => t.Name == task);
+        return k >= 0 ? avf[k] : throw new ArgumentException($"no task is called \"{task}\"; the tasks are {string.Join(", ", options.Tasks.Select(t => t.Name))}.", nameof(task));
+    }
+
     /// <summary>The model and its bank (tests read the adapters' tensors).</summary>
     internal BankModel Bank => bank;
 
     /// <summary>
-    /// Called after each adapter's optimizer step with the task's name and the global step: the place for a per-adapter AVF step
-    /// (not in the library yet for routed training).
+    /// Called after each adapter's optimizer step and AVF step with the task's name and the global step (only for the tasks with
+    /// rows in that batch).
     /// </summary>
     public Action<string, long>? AfterAdapterStep { get; init; }
 
@@ -176,7 +205,7 @@ internal sealed class MultiTaskTrainer : IDisposable
             NativeHeap.Trim();
             smoothed = double.IsNaN(smoothed) ? loss : (0.9 * smoothed) + (0.1 * loss);
             bool epochEnd = step % spe == 0 || step == TotalSteps;
-            progress.Report(new ProgressSample(step, TotalSteps, epoch + 1, epochs, smoothed, lr, 0), force: epochEnd);
+            progress.Report(new ProgressSample(step, TotalSteps, epoch + 1, epochs, smoothed, lr, avf.Sum(a => a.FrozenSet.Count)), force: epochEnd);
             if (epochEnd)
             {
                 progress.Break();
@@ -192,8 +221,23 @@ internal sealed class MultiTaskTrainer : IDisposable
             string folder = Path.Combine(settings.OutputDirectory, task.Name);
             Directory.CreateDirectory(folder);
             string path = Path.Combine(folder, RunOutputs.AdapterFileName);
-            bank.Bank.Save(task.Name, path);
+            AvfScheduler scheduler = avf[options.Tasks.ToList().IndexOf(task)];
+            if (scheduler.Options.Enabled)
+            {
+                // The adapter records its AVF schedule and the AVF steps it took, as a single task's does.
+                var saved = bank.Bank.Save(task.Name, path, scheduler);
+                if (saved.Warning is { } warning)
+                {
+                    log.WriteLine($"warning: {task.Name}: {warning}");
+                }
+            }
+            else
+            {
+                bank.Bank.Save(task.Name, path);
+            }
+
             AdapterLabels.Write(path, task.Data.Task.LabelNames);
+            WriteStrength(folder, task, scheduler);
             adapters[task.Name] = path;
         }
 
@@ -238,11 +282,8 @@ internal sealed class MultiTaskTrainer : IDisposable
             lossRows[tasks[r]]++;
         }
 
-        foreach (var optimizer in optimizers)
-        {
-            optimizer.zero_grad();
-        }
-
+        // Null gradients (not zero tensors): an adapter absent from the batch gets none, and a frozen vector keeps none.
+        bank.Bank.ClearGradients();
         loss.backward();
         foreach (int t in present)
         {
@@ -253,6 +294,7 @@ internal sealed class MultiTaskTrainer : IDisposable
 
             // Only the adapters with rows in this batch step: an absent adapter keeps its values and its AdamW moments.
             optimizers[t].step();
+            avf[t].step(); // the adapter's own step count: only the batches with its rows
             AfterAdapterStep?.Invoke(options.Tasks[t].Name, step);
         }
 
@@ -276,18 +318,84 @@ internal sealed class MultiTaskTrainer : IDisposable
                 TrainLoss = trainLoss,
                 LearningRate = lr,
                 Dev = evaluation.ToDictionary(),
-                FrozenVectors = [],
+                FrozenVectors = avf[t].FrozenSet.Select(v => v.Name).ToList(),
                 ElapsedSeconds = Math.Round(elapsed.TotalSeconds, 3),
             });
             string folder = Path.Combine(options.Settings.OutputDirectory, task.Name);
             Directory.CreateDirectory(folder);
             AtomicFile.Write(Path.Combine(folder, MetricsLog.FileName), s => s.Write(Encoding.UTF8.GetBytes(log.ToJson())));
-            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{task.Name}: train loss {trainLoss:F4}, dev {evaluation}"));
+            string frozen = avf[t].FrozenSet.Count > 0 ? $", {avf[t].FrozenSet.Count} vectors frozen" : string.Empty;
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{task.Name}: train loss {trainLoss:F4}, dev {evaluation}{frozen}"));
         }
 
         bank.Bank.Activate(VectorFit.Adapters.AdapterBank.BaseName);
         NativeHeap.Trim();
         log.WriteLine($"epoch {epoch}: {string.Join("; ", parts)}");
+    }
+
+    /// <summary>Each task's optimizer steps over the first <paramref name="steps"/> global steps: the batches of the epoch orders that hold its rows.</summary>
+    private long[] AdapterSteps(long steps)
+    {
+        int batch = options.Settings.BatchSize;
+        var counts = new long[options.Tasks.Count];
+        for (long done = 0, epoch = 0; done < steps; epoch++)
+        {
+            int[] order = EpochOrder.Permutation(train.Count, options.Settings.Seed, (int)epoch);
+            for (int start = 0; start < order.Length && done < steps; start += batch, done++)
+            {
+                foreach (int k in order[start..Math.Min(start + batch, order.Length)].Select(i => taskOfRow[i]).Distinct())
+                {
+                    counts[k]++;
+                }
+            }
+        }
+
+        return counts;
+    }
+
+    /// <summary>Task <paramref name="k"/>'s scheduler: the run's AVF schedule in the adapter's own steps, and the log line saying it.</summary>
+    private AvfScheduler CreateScheduler(int k, long plannedSteps, long runSteps)
+    {
+        TrainingOptions settings = options.Settings;
+        string name = options.Tasks[k].Name;
+        if (!settings.UsesAvf)
+        {
+            return bank.Bank.CreateAvfScheduler(name, AvfOptions.None, runSteps > 0 ? runSteps : null);
+        }
+
+        // The adapter's steps per epoch: its planned steps over the planned epochs (a batch holds its rows or not, so it varies by epoch).
+        long perEpoch = Math.Max(1, (long)Math.Round((double)plannedSteps / settings.Epochs, MidpointRounding.AwayFromZero));
+        AvfOptions schedule;
+        try
+        {
+            schedule = settings.AvfSchedule(perEpoch);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"task {name} ({perEpoch} steps per epoch: the batches that hold its rows): {e.Message}", e);
+        }
+
+        AvfScheduler scheduler = bank.Bank.CreateAvfScheduler(name, schedule, runSteps > 0 ? runSteps : null);
+        string fit = scheduler.ScheduleWarning is null ? string.Empty
+            : schedule.InitialStep > runSteps ? $" — AVF does not start: this adapter takes {runSteps} steps, before its first AVF step, so nothing is frozen"
+            : $" — only the AVF steps up to its step {runSteps} (this run's end) run, not all {schedule.AvfSteps}";
+        string epochs = settings.AvfStartEpoch is { } start
+            ? string.Create(CultureInfo.InvariantCulture, $" (from epoch {start:0.###} every {settings.AvfEveryEpochs ?? 1:0.###} epochs of {perEpoch} steps)")
+            : string.Empty;
+        log.WriteLine($"AVF {name}: {runSteps} steps of its own (batches with its rows); t_i {schedule.InitialStep}, t_f {schedule.Interval}, n_f {schedule.AvfSteps}, k {schedule.K}, β {schedule.Beta.ToString(CultureInfo.InvariantCulture)}{epochs}{fit}");
+        return scheduler;
+    }
+
+    /// <summary>The task's training strength per vector (avf_strength.csv, avf_vectors.csv, avf_strength.svg), as a single task writes.</summary>
+    private void WriteStrength(string folder, TaskData task, AvfScheduler scheduler)
+    {
+        AvfStrengthMatrix matrix = AvfStrengthMatrix.From(scheduler, bank.Surgery.Layers);
+        AtomicFile.Write(Path.Combine(folder, "avf_strength.csv"), s => s.Write(Encoding.UTF8.GetBytes(matrix.ToMatrixCsv())));
+        AtomicFile.Write(Path.Combine(folder, "avf_vectors.csv"), s => s.Write(Encoding.UTF8.GetBytes(matrix.ToVectorsCsv())));
+        string title = $"AVF training strength — {task.Name}, {options.Settings.MethodDisplay} (multi-task)";
+        string metricsPath = Path.Combine(folder, MetricsLog.FileName);
+        MetricsLog? metrics = File.Exists(metricsPath) ? MetricsLog.FromJson(File.ReadAllText(metricsPath)) : null;
+        AtomicFile.Write(Path.Combine(folder, "avf_strength.svg"), s => s.Write(Encoding.UTF8.GetBytes(HeatMapSvg.Render(matrix, title, metrics?.Epochs, metrics?.MainMetric))));
     }
 
     private MetricsLog NewLog(TaskData task) => new()

@@ -1,5 +1,7 @@
 using GlueFineTune.Cli;
 using GlueFineTune.MultiTask;
+using GlueFineTune.Training;
+using VectorFit;
 
 namespace GlueFineTune.Tests.MultiTask;
 
@@ -74,9 +76,37 @@ public sealed class MultiTaskCliTests
         act.Should().Throw<UsageException>().Which.Message.Should().Contain("the task name \"spam\" is given twice").And.Contain(a).And.Contain(b);
     }
 
+    [Fact]
+    public void TopLevelHelpDocumentsMultiTaskTrainingAndPredict()
+    {
+        HelpText.Text.Should().Contain("--train NAME=FILE").And.Contain("--dev NAME=FILE").And.Contain("Multi-task training")
+            .And.Contain("GlueFineTune predict --model").And.Contain("predict --help").And.Contain("--variant no-avf");
+        HelpText.Text.Should().NotContain("without AVF", "multi-task training runs per-adapter AVF");
+        PredictCommand.Help.Should().Contain("GlueFineTune predict").And.Contain("OUTPUT/NAME/adapter.safetensors");
+    }
+
+    [Fact]
+    public void MultiTaskDefaultsToVectorFitWithAvfAndTakesTheAvfOptions()
+    {
+        using var dir = new TempDirectory();
+        var (sentiment, topic) = MultiTaskFixture.Data(dir.Path);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "model"));
+        MultiTaskOptions Resolve(params string[] extra) =>
+            MultiTaskOptions.Resolve(CliParser.Parse(MultiTaskFixture.Args(Path.Combine(dir.Path, "model"), Path.Combine(dir.Path, "out"), sentiment, topic, extra)));
+
+        TrainingOptions byDefault = Resolve().Settings;
+        byDefault.UsesAvf.Should().BeTrue("the default variant is VectorFit + AVF, as for a single task");
+        byDefault.AvfStartEpoch.Should().Be(AvfOptions.DefaultInitialEpochs(2), "the custom-data AVF defaults, in epochs");
+        byDefault.AvfEveryEpochs.Should().Be(AvfOptions.DefaultIntervalEpochs(2));
+
+        TrainingOptions inSteps = Resolve("--t-i", "3", "--t-f", "2", "--n-f", "4", "--k", "2").Settings;
+        inSteps.Avf.Should().Match<AvfOptions>(a => a.InitialStep == 3 && a.Interval == 2 && a.AvfSteps == 4 && a.K == 2);
+        inSteps.AvfStartEpoch.Should().BeNull();
+
+        Resolve("--variant", "no-avf").Settings.UsesAvf.Should().BeFalse();
+    }
+
     [Theory]
-    [InlineData(new[] { "--t-i", "3" }, "multi-task training runs without AVF for now")]
-    [InlineData(new[] { "--variant", "vectorfit" }, "multi-task training runs without AVF for now")]
     [InlineData(new[] { "--method", "svft" }, "--method svft does not apply")]
     [InlineData(new[] { "--resume" }, "multi-task training has no --resume yet")]
     [InlineData(new[] { "--regression" }, "--regression is for a single task")]

@@ -109,6 +109,104 @@ public sealed class MultiTaskTrainingTests
         }
     }
 
+    /// <summary>
+    /// Per-adapter AVF: two tasks with different row counts (8 and 3 of 11 rows, batches of 2) take different numbers of steps, and
+    /// each adapter's AVF steps fall on its own steps (the batches with its rows: its 2nd and 3rd here, --t-i 2 --t-f 1 --n-f 2), not
+    /// on the global step count. A vector frozen at an adapter's last AVF step keeps its value exactly to the end while the others
+    /// move; the saved adapter records the schedule and the AVF steps taken.
+    /// </summary>
+    [Fact]
+    public void EachAdapterFreezesAtItsOwnAvfStepsAndSavesItsAvfState()
+    {
+        using var dir = new TempDirectory();
+        string model = MultiTaskFixture.Checkpoint(dir.Path);
+        var (sentiment, _) = MultiTaskFixture.Data(dir.Path);
+        string topic = Path.Combine(dir.Path, "data", "topic3.jsonl");
+        File.WriteAllLines(topic, ["{\"text\": \"the movie\", \"label\": \"movie\"}", "{\"text\": \"a film\", \"label\": \"film\"}", "{\"text\": \"movie was good\", \"label\": \"movie\"}"]);
+        string[] args = [.. MultiTaskFixture.Args(model, Path.Combine(dir.Path, "out"), sentiment, topic, "--t-i", "2", "--t-f", "1", "--n-f", "2", "--k", "3")];
+        args[Array.IndexOf(args, "--batch-size") + 1] = "2";
+        MultiTaskOptions options = MultiTaskOptions.Resolve(CliParser.Parse(args));
+        options.Settings.Variant.Should().Be(VectorFitVariant.VectorFit, "the default variant is VectorFit + AVF, as for a single task");
+
+        MultiTaskTrainer? live = null;
+        var ownSteps = new Dictionary<string, List<long>> { ["sentiment"] = [], ["topic"] = [] }; // global step of each of the adapter's steps
+        var frozenAfter = new Dictionary<string, List<int>> { ["sentiment"] = [], ["topic"] = [] }; // frozen count after each own step
+        var atLastAvf = new Dictionary<string, Dictionary<string, float[]>>(); // values copied out (the step's dispose scope frees its tensors)
+        var log = new StringWriter();
+        MultiTaskOutcome outcome;
+        using (var trainer = new MultiTaskTrainer(options, log)
+        {
+            AfterAdapterStep = (task, step) =>
+            {
+                ownSteps[task].Add(step);
+                var scheduler = live!.Avf(task);
+                scheduler.StepCount.Should().Be(ownSteps[task].Count, $"{task}'s scheduler counts only the batches with its rows");
+                frozenAfter[task].Add(scheduler.FrozenSet.Count);
+                if (ownSteps[task].Count == 3)
+                {
+                    atLastAvf[task] = scheduler.Vectors.ToDictionary(v => v.Name, Values);
+                }
+            },
+        })
+        {
+            live = trainer;
+            long sentimentSteps = trainer.AdapterTotalSteps["sentiment"];
+            long topicSteps = trainer.AdapterTotalSteps["topic"];
+            sentimentSteps.Should().BeGreaterThan(topicSteps, "sentiment has rows in more batches than topic");
+            topicSteps.Should().BeGreaterThanOrEqualTo(4, "topic reaches both its AVF steps and trains after them");
+            outcome = trainer.Run(TextWriter.Null, false, CancellationToken.None);
+            outcome.Completed.Should().BeTrue();
+
+            foreach (string task in new[] { "sentiment", "topic" })
+            {
+                ownSteps[task].Should().HaveCount((int)trainer.AdapterTotalSteps[task], $"{task} steps in exactly the batches planned for it");
+                frozenAfter[task][0].Should().Be(0, $"{task}: nothing is frozen before its own step 2");
+                frozenAfter[task].Skip(1).Should().AllSatisfy(n => n.Should().Be(3), $"{task}: k = 3 vectors frozen from its own step 2 on");
+                var scheduler = trainer.Avf(task);
+                scheduler.AvfStepsTaken.Should().Be(2);
+                scheduler.FrozenSet.Should().HaveCount(3).And.AllSatisfy(v => v.Parameter.requires_grad.Should().BeFalse());
+                foreach (var vector in scheduler.Vectors)
+                {
+                    bool same = Values(vector).SequenceEqual(atLastAvf[task][vector.Name]);
+                    if (vector.IsFrozen)
+                    {
+                        same.Should().BeTrue($"{task}: {vector.Name} was frozen at its last AVF step and must not change after it");
+                    }
+                }
+
+                scheduler.Vectors.Where(v => !v.IsFrozen).Count(v => !Values(v).SequenceEqual(atLastAvf[task][v.Name]))
+                    .Should().BeGreaterThan(0, $"{task}: the vectors not frozen keep training after the last AVF step");
+                outcome.Metrics[task].Epochs[^1].FrozenVectors.Should().Equal(scheduler.FrozenSet.Select(v => v.Name));
+
+                var info = VectorFitAdapter.ReadInfo(outcome.Adapters[task]);
+                info.AvfOptions.Should().Be(scheduler.Options);
+                info.AvfStepsTaken.Should().Be(2, $"{task}'s adapter file records its AVF steps");
+                File.Exists(Path.Combine(dir.Path, "out", task, "avf_vectors.csv")).Should().BeTrue();
+            }
+
+            // The adapters' AVF steps fall on their own 2nd and 3rd steps, which are different global steps for the two tasks.
+            ownSteps["sentiment"][1].Should().NotBe(ownSteps["topic"][1], "the two adapters reach their own step 2 at different global steps");
+        }
+
+        log.ToString().Should().Contain("AVF sentiment:").And.Contain("AVF topic:").And.Contain("vectors frozen");
+    }
+
+    [Fact]
+    public void NoAvfVariantFreezesNothingAndSavesWithoutAvf()
+    {
+        using var dir = new TempDirectory();
+        string model = MultiTaskFixture.Checkpoint(dir.Path);
+        var adapters = MultiTaskFixture.TrainAdapters(dir.Path, model, "--variant", "no-avf");
+        foreach (string path in adapters.Values)
+        {
+            var info = VectorFitAdapter.ReadInfo(path);
+            (info.AvfOptions?.Enabled ?? false).Should().BeFalse("--variant no-avf records no AVF schedule");
+            (info.AvfStepsTaken ?? 0).Should().Be(0);
+        }
+    }
+
+    private static float[] Values(AvfVector vector) => vector.Parameter.detach().to_type(ScalarType.Float32).data<float>().ToArray();
+
     private static EncodedDataset Encode(BankModel bank, string[] texts) =>
         new(bank.Tokenizer, texts.Select(t => GlueFineTune.Data.GlueExample.Classification(t, null, 0)).ToList(), GlueFineTune.Data.GlueTask.Custom("t", ["0", "1"], false, false), 32, bank.Model.Config.VocabSize);
 
