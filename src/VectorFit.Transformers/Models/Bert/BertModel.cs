@@ -22,15 +22,13 @@ public sealed class BertEncoder : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="hidden"><c>(batch, length, hidden)</c>.</param>
     /// <param name="additiveMask">The additive key mask <c>(batch, 1, 1, length)</c>.</param>
     /// <returns><c>(batch, length, hidden)</c>.</returns>
-    public override Tensor forward(Tensor hidden, Tensor additiveMask)
-    {
-        foreach (BertLayer block in layer)
-        {
-            hidden = block.call(hidden, additiveMask);
-        }
-
-        return hidden;
-    }
+    /// <remarks>
+    /// Each block runs in its own dispose scope, and a block's output is released as soon as the next block has used it: a
+    /// forward holds one block's temporaries at a time, not every block's until the caller's scope ends (under <c>no_grad</c>
+    /// that is most of an evaluation's memory; with gradients autograd keeps what backward needs by its own references).
+    /// </remarks>
+    public override Tensor forward(Tensor hidden, Tensor additiveMask) =>
+        EncoderBlocks.Run(hidden, layer.Cast<BertLayer>(), (block, h) => block.call(h, additiveMask));
 }
 
 /// <summary>BERT's pooler: <c>tanh(dense(h[:, 0]))</c>, the <c>[CLS]</c> summary.</summary>

@@ -38,6 +38,7 @@ public sealed class DebertaV2Encoder : nn.Module<Tensor, Tensor, Tensor>
     /// <param name="hidden">Embeddings <c>(batch, length, hidden)</c>.</param>
     /// <param name="attentionMask"><c>(batch, length)</c>, 1 for tokens, 0 for padding.</param>
     /// <returns><c>(batch, length, hidden)</c>.</returns>
+    /// <remarks>Each block runs in its own dispose scope and its output is released once the next block has used it (as in BERT's encoder).</remarks>
     public override Tensor forward(Tensor hidden, Tensor attentionMask)
     {
         Tensor pairMask = PairMask(attentionMask);
@@ -50,12 +51,7 @@ public sealed class DebertaV2Encoder : nn.Module<Tensor, Tensor, Tensor>
             table = _layerNorm is null ? rel_embeddings.weight : _layerNorm.call(rel_embeddings.weight!);
         }
 
-        foreach (DebertaV2Layer block in layer)
-        {
-            hidden = block.call(hidden, pairMask, relativePositions, table);
-        }
-
-        return hidden;
+        return EncoderBlocks.Run(hidden, layer.Cast<DebertaV2Layer>(), (block, h) => block.call(h, pairMask, relativePositions, table));
     }
 
     /// <summary>
