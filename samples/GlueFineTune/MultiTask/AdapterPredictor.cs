@@ -115,7 +115,11 @@ internal sealed class AdapterPredictor : IDisposable
         }
     }
 
-    /// <summary>The logits of every row, in order: batches of <paramref name="batchSize"/> consecutive rows, whatever their tasks, one routed pass each.</summary>
+    /// <summary>
+    /// The logits of every row, in the rows' order: the rows are batched by encoded length (shortest first, ties in file order),
+    /// whatever their tasks, <paramref name="batchSize"/> per routed pass, so a batch pads to about its own rows' length
+    /// rather than to the longest row near it in the file.
+    /// </summary>
     /// <param name="rows">The rows; each task must be one of <see cref="Names"/>.</param>
     /// <param name="batchSize">Rows per forward pass.</param>
     /// <param name="progress">Called after each batch with the rows done.</param>
@@ -134,10 +138,10 @@ internal sealed class AdapterPredictor : IDisposable
         var task = GlueTask.Custom("predict", ["0", "1"], rows.Any(r => r.Pair is not null), regression: false);
         var encoded = new EncodedDataset(bank.Tokenizer, rows.Select(r => GlueExample.Classification(r.Text, r.Pair, 0, r.Line)).ToList(), task, MaxLength, bank.Model.Config.VocabSize);
         using var noGrad = no_grad();
-        for (int start = 0; start < rows.Count; start += batchSize)
+        int done = 0;
+        foreach (int[] indices in BatchPlan(Enumerable.Range(0, rows.Count).Select(encoded.LengthOf).ToArray(), batchSize))
         {
             using var scope = NewDisposeScope();
-            int[] indices = Enumerable.Range(start, Math.Min(batchSize, rows.Count - start)).ToArray();
             TensorBatch batch = encoded.MakeBatch(indices);
             Tensor logits;
             using (bank.Bank.Route(indices.Select(i => adapterOf[i]).ToArray()))
@@ -152,10 +156,22 @@ internal sealed class AdapterPredictor : IDisposable
             }
 
             NativeHeap.Trim();
-            progress?.Invoke(start + indices.Length);
+            done += indices.Length;
+            progress?.Invoke(done);
         }
 
         return result;
+    }
+
+    /// <summary>Batches of row indices by length: every index once, shortest rows first (a stable order), at most <paramref name="batchSize"/> per batch.</summary>
+    /// <param name="lengths">Each row's encoded length.</param>
+    /// <param name="batchSize">Rows per batch (at least 1).</param>
+    /// <returns>The batches in the order to run them.</returns>
+    internal static IEnumerable<int[]> BatchPlan(IReadOnlyList<int> lengths, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(lengths);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        return Enumerable.Range(0, lengths.Count).OrderBy(i => lengths[i]).Chunk(batchSize);
     }
 
     /// <inheritdoc />

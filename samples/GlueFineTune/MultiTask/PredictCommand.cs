@@ -41,7 +41,7 @@ internal static class PredictCommand
           --text-pair-column NAME  a second text (default: text_pair, sentence2 or hypothesis if present)
           --task-column NAME  the adapter each row uses (default: task)
           --id-column NAME    the row's id in the output (default: id if present, else the row's line number)
-          --batch-size N      rows per forward pass, tasks mixed (default 64)
+          --batch-size N      rows per forward pass, tasks mixed, rows of similar length together (default 64)
           --max-length N      longest input in tokens (default 128)
           --pooling NAME      as in training (default: the model folder's 1_Pooling/config.json, else pooler)
           --threads N         libtorch CPU threads
@@ -127,7 +127,7 @@ internal static class PredictCommand
         List<PredictRow> rows = ReadRows(input, cli.TextColumn, cli.TextPairColumn, cli.TaskColumn ?? DefaultTaskColumn, cli.IdColumn, adapters.Select(a => a.Name).ToList());
         int batchSize = cli.BatchSize ?? 64;
         var byTask = rows.GroupBy(r => r.Task).Select(g => $"{g.Key} {g.Count()}");
-        output.WriteLine($"predict: {rows.Count} rows from {input} ({string.Join(", ", byTask)}), batches of {batchSize} mixing the tasks");
+        output.WriteLine($"predict: {rows.Count} rows from {input} ({string.Join(", ", byTask)}), batches of {batchSize} by length, mixing the tasks");
         var clock = Stopwatch.StartNew();
         using var predictor = AdapterPredictor.Open(model, adapters, pooling, cli.MaxLength ?? 128);
         output.WriteLine($"adapters on one base ({model}, pooling {PoolingNames.Name(pooling)}): {string.Join(", ", adapters.Select(a => $"{a.Name} = {a.Path} [{string.Join(", ", predictor.Labels[a.Name])}]"))}");

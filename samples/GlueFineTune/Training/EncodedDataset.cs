@@ -69,6 +69,11 @@ internal sealed class EncodedDataset
     /// <summary>Number of examples.</summary>
     public int Count => rows.Length;
 
+    /// <summary>The number of tokens of example <paramref name="index"/> (special tokens included, padding not).</summary>
+    /// <param name="index">The example's index.</param>
+    /// <returns>Its encoded length.</returns>
+    public int LengthOf(int index) => rows[index].Length;
+
     /// <summary>Examples that lost tokens to truncation.</summary>
     public int TruncatedCount { get; }
 

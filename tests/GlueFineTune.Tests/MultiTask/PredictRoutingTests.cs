@@ -56,6 +56,22 @@ public sealed class PredictRoutingTests
     }
 
     [Fact]
+    public void BatchPlanGroupsRowsByLength_EveryRowOnce_ShortestFirst_TiesInFileOrder()
+    {
+        int[] lengths = [40, 5, 64, 5, 12, 64, 7];
+
+        int[][] plan = AdapterPredictor.BatchPlan(lengths, batchSize: 3).ToArray();
+
+        plan.Select(b => b.Length).Should().Equal(3, 3, 1);
+        plan.SelectMany(b => b).Should().Equal(1, 3, 6, 4, 0, 2, 5);
+        plan.SelectMany(b => b).Should().BeEquivalentTo(Enumerable.Range(0, lengths.Length));
+        // Padding: each batch pads to its longest row; in file order the batches would pad to 64, 64 and 7.
+        plan.Sum(b => b.Length * b.Max(i => lengths[i]))
+            .Should().Be(3 * 7 + 3 * 64 + 1 * 64).And.BeLessThan(3 * 64 + 3 * 64 + 1 * 7);
+        FluentActions.Invoking(() => AdapterPredictor.BatchPlan(lengths, 0).ToArray()).Should().Throw<ArgumentOutOfRangeException>();
+    }
+
+    [Fact]
     public void PredictWritesJsonLinesWithLabelNamesAndNothingOnAnUnknownTask()
     {
         using var dir = new TempDirectory();
