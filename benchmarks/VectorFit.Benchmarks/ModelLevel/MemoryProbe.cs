@@ -19,9 +19,10 @@ namespace VectorFit.Benchmarks.ModelLevel;
 /// <param name="SteadyKib">RSS after the steps and a <c>malloc_trim(0)</c>: model, optimizer state and caches, no activations.</param>
 /// <param name="HeldComposedWeights">VectorFit layers holding a composed weight after the steps.</param>
 /// <param name="FrozenVectors">Vectors AVF froze during the steps.</param>
+/// <param name="Malloc"><c>live</c> when the process ran with glibc's mmap threshold fixed (peak = live memory), else <c>default</c>.</param>
 public sealed record MemoryResult(
     string Method, int Layers, long StartKib, long BuiltKib, long BuiltAfterGcKib, long SetupPeakKib, long TrainPeakKib, TrainableState State,
-    long SteadyKib = -1, int HeldComposedWeights = 0, int FrozenVectors = 0);
+    long SteadyKib = -1, int HeldComposedWeights = 0, int FrozenVectors = 0, string Malloc = "default");
 
 /// <summary>The <c>model-mem</c> verb (child side) and the launcher that runs it once per case (parent side).</summary>
 public static class MemoryProbe
@@ -122,18 +123,35 @@ public static class MemoryProbe
         var steady = ProcessMemory.ResidentKib();
         var result = new MemoryResult(
             name, layers, start, built, builtAfterGc, setupPeak, trainPeak, state, steady,
-            run?.HeldComposedWeights() ?? 0, run?.Avf?.FrozenSet.Count ?? 0);
+            run?.HeldComposedWeights() ?? 0, run?.Avf?.FrozenSet.Count ?? 0,
+            (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") ?? "").Contains(LiveMallocTunable, StringComparison.Ordinal) ? "live" : "default");
         Console.WriteLine(JsonSerializer.Serialize(result));
         input.Dispose();
         labels.Dispose();
         return 0;
     }
 
-/// <summary>The parent: runs <see cref="RunChild"/> in a fresh process of this program.</summary>
-    public static MemoryResult Measure(string method, int layers, int steps, int threads)
+    /// <summary>The glibc tunable that fixes the mmap threshold at 128 KiB (<see cref="ModelStepOptions.Malloc"/> <c>live</c>).</summary>
+    public const string LiveMallocTunable = "glibc.malloc.mmap_threshold=131072";
+
+    /// <summary>The parent: runs <see cref="RunChild"/> in a fresh process of this program.</summary>
+    /// <param name="method">The case.</param>
+    /// <param name="layers">Encoder depth.</param>
+    /// <param name="steps">Training steps or forwards.</param>
+    /// <param name="threads">libtorch threads.</param>
+    /// <param name="malloc"><c>live</c>: the child's glibc mmap threshold fixed at 128 KiB (peak = live memory); <c>default</c>: glibc's own.</param>
+    public static MemoryResult Measure(string method, int layers, int steps, int threads, string malloc = "live")
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot tell this program's path to relaunch it.");
         var info = new ProcessStartInfo(path) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (malloc == "live")
+        {
+            // Read by glibc when the process starts: every allocation of 128 KiB or more (every tensor but the smallest) is a
+            // mapping of its own, unmapped when freed, so RSS follows live memory instead of what the heap kept.
+            var existing = Environment.GetEnvironmentVariable("GLIBC_TUNABLES");
+            info.Environment["GLIBC_TUNABLES"] = string.IsNullOrEmpty(existing) ? LiveMallocTunable : existing + ":" + LiveMallocTunable;
+        }
+
         if (string.Equals(Path.GetFileNameWithoutExtension(path), "dotnet", StringComparison.Ordinal))
         {
             info.ArgumentList.Add(typeof(MemoryProbe).Assembly.Location);

@@ -173,14 +173,14 @@ public static class ModelStepHarness
             foreach (var memoryCase in MemoryProbe.TrainingCases.Concat(MemoryProbe.InferenceCases))
             {
                 Log($"  peak memory, .NET {memoryCase}, {depth.Layers} layers (own process)");
-                depth.DotnetMemory[memoryCase] = MemoryProbe.Measure(memoryCase, depth.Layers, options.MemorySteps, options.Threads);
+                depth.DotnetMemory[memoryCase] = MemoryProbe.Measure(memoryCase, depth.Layers, options.MemorySteps, options.Threads, options.Malloc);
             }
 
             var factorSurplus = MemoryProbe.FactorSurplusBytes(shape) / (1024.0 * 1024.0);
             if (depth.DotnetMemory.TryGetValue("vectorfit", out var vfMemory) && depth.DotnetMemory.TryGetValue("lora", out var loraMemory))
             {
                 Console.WriteLine(string.Create(Invariant,
-                    $"memory: vectorfit ÷ lora = {(double)vfMemory.TrainPeakKib / loraMemory.TrainPeakKib:0.00}; vectorfit − lora = {(vfMemory.TrainPeakKib - loraMemory.TrainPeakKib) / 1024.0:0} MiB; factor surplus = {factorSurplus:0} MiB"));
+                    $"memory: vectorfit ÷ lora = {(double)vfMemory.TrainPeakKib / loraMemory.TrainPeakKib:0.00}; vectorfit − lora = {(vfMemory.TrainPeakKib - loraMemory.TrainPeakKib) / 1024.0:0} MiB; factor surplus = {factorSurplus:0} MiB (malloc {options.Malloc})"));
             }
 
             foreach (var method in Enum.GetValues<TrainingMethod>().Where(m => m != TrainingMethod.Svft))

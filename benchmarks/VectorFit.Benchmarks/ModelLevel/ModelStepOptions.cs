@@ -32,6 +32,14 @@ public sealed record ModelStepOptions
     /// <summary>Measure peak memory per method, one process each (default true).</summary>
     public bool Memory { get; init; } = true;
 
+    /// <summary>
+    /// The C heap of each peak-memory process: <c>live</c> (default) fixes glibc's mmap threshold at 128 KiB, so every tensor
+    /// of that size or more is a mapping of its own, returned to the system when freed, and the peak RSS is the peak of live
+    /// memory (the arithmetic, reproducible to ~1 MiB); <c>default</c> leaves glibc's dynamic threshold, under which freed
+    /// tensors stay in the heap and the peak adds what the allocator kept (±150 MiB from run to run here).
+    /// </summary>
+    public string Malloc { get; init; } = "live";
+
     /// <summary>Compare base and merged inference (default true).</summary>
     public bool Inference { get; init; } = true;
 
@@ -55,6 +63,8 @@ public sealed record ModelStepOptions
           --threads N            intra-op threads, both sides (default 2)
           --inference-runs N     forward passes per model for base vs merged (default 5)
           --memory-steps N       steps in each peak-memory process (default 2)
+          --malloc live|default  C heap of the peak-memory processes: live (default: glibc's mmap threshold fixed at
+                                 128 KiB, so the peak is live memory) or default (glibc's own, which keeps freed memory)
           --python PATH          interpreter with torch (default: $VF_PYTHON, /usr/bin/python3, python3)
           --no-python --no-memory --no-inference
           --diagnostics          also force VectorFit's factored / materialised path and time parallel SVDs
@@ -64,7 +74,7 @@ public sealed record ModelStepOptions
     /// <summary>The options <see cref="Parse"/> knows, so that they can be given without the verb (<c>./build.sh bench --no-python</c>).</summary>
     public static IReadOnlyList<string> OptionNames { get; } = new[]
     {
-        "--layers", "--warmup", "--steps", "--threads", "--inference-runs", "--memory-steps", "--python",
+        "--layers", "--warmup", "--steps", "--threads", "--inference-runs", "--memory-steps", "--malloc", "--python",
         "--no-python", "--no-memory", "--no-inference", "--diagnostics", "--out",
     };
 
@@ -100,6 +110,7 @@ public sealed record ModelStepOptions
                 "--threads" => options with { Threads = Count(1) },
                 "--inference-runs" => options with { InferenceRuns = Count(1) },
                 "--memory-steps" => options with { MemorySteps = Count(1) },
+                "--malloc" => options with { Malloc = Value() is "live" or "default" ? args[i] : throw new ArgumentException($"--malloc takes live or default, got '{args[i]}'.") },
                 "--python" => options with { PythonPath = Value() },
                 "--no-python" => options with { Python = false },
                 "--no-memory" => options with { Memory = false },

@@ -101,7 +101,7 @@ public static class ModelStepReport
             if (d.DotnetMemory.TryGetValue("vectorfit", out var vfm) && d.DotnetMemory.TryGetValue("lora", out var lom))
             {
                 var surplus = MemoryProbe.FactorSurplusBytes(new Models.EncoderShape(d.Layers)) / (1024.0 * 1024.0);
-                md.AppendLine(Invariant, $"memory: vectorfit ÷ lora = {(double)vfm.TrainPeakKib / lom.TrainPeakKib:0.00}; vectorfit − lora = {(vfm.TrainPeakKib - lom.TrainPeakKib) / 1024.0:0} MiB; factor surplus = {surplus:0} MiB (target: vectorfit − lora ≤ 1.2 × surplus = {1.2 * surplus:0} MiB)");
+                md.AppendLine(Invariant, $"memory: vectorfit ÷ lora = {(double)vfm.TrainPeakKib / lom.TrainPeakKib:0.00}; vectorfit − lora = {(vfm.TrainPeakKib - lom.TrainPeakKib) / 1024.0:0} MiB; factor surplus = {surplus:0} MiB (target: vectorfit − lora ≤ 1.2 × surplus = {1.2 * surplus:0} MiB; malloc {vfm.Malloc}: {(vfm.Malloc == "live" ? "glibc's mmap threshold fixed at 128 KiB, so peaks are live memory" : "glibc's default heap, peaks include what it kept")})");
                 md.AppendLine();
             }
         }

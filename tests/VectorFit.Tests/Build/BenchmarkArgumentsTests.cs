@@ -47,10 +47,19 @@ public class BenchmarkArgumentsTests
         {
             string[] args = option.StartsWith("--no-", StringComparison.Ordinal) || option == "--diagnostics"
                 ? [option]
-                : [option, option == "--layers" ? "2" : option is "--python" or "--out" ? "x" : "1"];
+                : [option, option switch { "--layers" => "2", "--python" or "--out" => "x", "--malloc" => "default", _ => "1" }];
 
             BenchArguments.Route(args).Verb.Should().Be(BenchVerb.ModelStep, option);
         }
+    }
+
+    [Fact]
+    public void Malloc_IsLiveByDefault_TakesDefault_AndRejectsAnythingElse()
+    {
+        BenchArguments.Route(["--no-python"]).ModelStep!.Malloc.Should().Be("live");
+        BenchArguments.Route(["--malloc", "default"]).ModelStep!.Malloc.Should().Be("default");
+        FluentActions.Invoking(() => BenchArguments.Route(["--malloc", "jemalloc"]))
+            .Should().Throw<ArgumentException>().WithMessage("--malloc takes live or default, got 'jemalloc'.");
     }
 
     [Fact]
