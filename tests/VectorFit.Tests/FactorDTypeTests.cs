@@ -124,6 +124,12 @@ public sealed class FactorDTypeTests
         // handle must be seen at the next call.
         using var before = Forward(layer, x, ForwardPath.Cached);
         var compositions = layer.ComposedWeight.Compositions;
+        using (var again = Forward(layer, x, ForwardPath.Cached))
+        {
+            layer.ComposedWeight.Compositions.Should().Be(compositions, "nothing changed, so the held weight is reused (the proof is about the stored factors)");
+            Values(again).Should().Equal(Values(before));
+        }
+
         layer.U.mul_(-1);
         using var after = Forward(layer, x, ForwardPath.Cached);
         layer.ComposedWeight.Compositions.Should().Be(compositions + 1);
