@@ -20,6 +20,9 @@ public enum BenchVerb
     /// <summary>The peak memory and time of <c>ModelSurgery.Apply</c> alone, in a process of its own.</summary>
     SetupMem,
 
+    /// <summary>What U and V in bfloat16/float16 do to W₀ and ΔW, per layer role (<see cref="FactorDTypeProbe"/>).</summary>
+    FactorDType,
+
     /// <summary>The BenchmarkDotNet layer suite, with <see cref="BenchCommand.Arguments"/> as its options.</summary>
     Layers,
 
@@ -66,6 +69,8 @@ public static class BenchArguments
                 return new BenchCommand(BenchVerb.ModelMem, rest);
             case "setup-mem":
                 return new BenchCommand(BenchVerb.SetupMem, rest);
+            case "factor-dtype":
+                return new BenchCommand(BenchVerb.FactorDType, rest);
             case "layers":
                 return new BenchCommand(BenchVerb.Layers, rest.Length == 0 ? new[] { "--filter", "*" } : rest);
             case "help" or "--help" or "-h":

@@ -31,6 +31,9 @@ public static class Program
           setup-mem --layers N | --model DIR [--threads T] [--method vectorfit|svft]
                                   peak RSS and time of ModelSurgery.Apply alone (BERT-base shape or a BERT checkpoint
                                   folder such as the demo's all-MiniLM-L6-v2); run one case per process
+          factor-dtype --layers N | --model DIR [--threads T]
+                                  U and V in float32, bfloat16, float16 (VectorFitConfig.FactorDType): error of the
+                                  composed W₀ and of a trained ΔW per layer role, against bf16(W₀); bytes of U and V
           layers [bdn options]    layer level with BenchmarkDotNet, in-process (every shape unless filtered)
           --filter <glob> ...     layer level with BenchmarkDotNet's own options, e.g.
                                     --filter '*Linear768x768*'            one shape
@@ -60,6 +63,8 @@ public static class Program
                     return MemoryProbe.RunChild(command.Arguments.ToArray());
                 case BenchVerb.SetupMem:
                     return SetupMemoryProbe.Run(command.Arguments.ToArray());
+                case BenchVerb.FactorDType:
+                    return FactorDTypeProbe.Run(command.Arguments.ToArray());
                 case BenchVerb.Help:
                     Console.WriteLine(Usage + ModelStepOptions.Usage);
                     return 0;

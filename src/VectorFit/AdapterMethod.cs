@@ -45,7 +45,7 @@ public abstract record AdapterMethod
     internal static AdapterMethod FromRecord(AdaptationMethod kind, SvftPattern? svftPattern) => For(kind).WithRecordedOptions(svftPattern);
 
     /// <summary>Builds the adapted layer that replaces <paramref name="linear"/>; the variant's per-layer switches come in <paramref name="training"/>.</summary>
-    internal abstract SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ThinSvd>? svdSource);
+    internal abstract SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource);
 
     /// <summary>Checks the method's own options; throws naming the option and the fix.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>

@@ -112,8 +112,12 @@ internal sealed class ComposedWeightCache : IDisposable
         Clear();
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        // The same operations as the uncached materialised path, so the cached and uncached outputs are bit-identical.
-        _weight = ThinSvd.Compose(u, sigma, v).DetachFromDisposeScope();
+        // The same operations as the uncached materialised path, so the cached and uncached outputs are bit-identical: U and V
+        // stored narrower than σ (a layer's FactorDType) are converted to σ's dtype here, transiently; the stamps below are of
+        // the stored tensors, so the proof refers to them and not to these copies.
+        var uc = u.dtype == sigma.dtype ? u : u.to(sigma.dtype);
+        var vc = v.dtype == sigma.dtype ? v : v.to(sigma.dtype);
+        _weight = ThinSvd.Compose(uc, sigma, vc).DetachFromDisposeScope();
         _sigmaCopy = sigma.detach().clone().DetachFromDisposeScope();
         _sigmaSource = sigma;
         _u = FactorStamp.Of(u);

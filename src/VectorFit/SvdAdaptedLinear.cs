@@ -15,7 +15,9 @@ namespace VectorFit;
 /// It holds what every such layer has: the frozen factors <see cref="U"/> <c>(out_features, r)</c> and <see cref="V"/>
 /// <c>(in_features, r)</c> (persistent buffers <c>U</c>, <c>V</c>), the optional <see cref="bias"/> (parameter <c>bias</c>),
 /// the shapes, the input checks, the moves between devices and dtypes (<c>Module.to</c>), and the merge back into a
-/// <c>Linear</c> (<see cref="ToLinear"/>). A method adds its own trained tensors and its evaluation; surgery, reports,
+/// <c>Linear</c> (<see cref="ToLinear"/>). U and V are stored in the factor dtype (<see cref="VectorFitLinearOptions.FactorDType"/>,
+/// by default the weight's own); everything else, and all arithmetic, is in the compute dtype (the weight's), to which U
+/// and V are converted for each product. A method adds its own trained tensors and its evaluation; surgery, reports,
 /// adapter files, the base-model fingerprint, AVF and merging reach every method through the members of this type.
 /// </para>
 /// <para>
@@ -46,18 +48,29 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
 
     private readonly bool _trainBias;
 
+    // The dtype of σ, the bias, the input and the output, and of all arithmetic; U and V may be stored narrower.
+    private ScalarType _computeDType;
+
     /// <summary>
-    /// Takes the thin SVD of <paramref name="linear"/>'s weight (float64 on its device, rounded once to its dtype) and copies
-    /// its bias; the derived class takes the singular values from <paramref name="singularValues"/> and registers its components.
+    /// Takes the thin SVD of <paramref name="linear"/>'s weight (float64 on its device, rounded once to its dtype, U and V to
+    /// <paramref name="factorDType"/> when given) and copies its bias; the derived class takes the singular values from
+    /// <paramref name="singularValues"/> and registers its components.
     /// </summary>
     private protected SvdAdaptedLinear(
-        string name, Linear linear, bool trainBias, bool addBias, Func<Tensor, string, ThinSvd>? svdSource, out Tensor singularValues)
+        string name, Linear linear, bool trainBias, bool addBias, ScalarType? factorDType, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource, out Tensor singularValues)
         : base(name)
     {
         ArgumentNullException.ThrowIfNull(linear);
+        _computeDType = linear.weight.dtype;
+        if (factorDType is { } factors && VectorFitLinearOptions.FactorDTypeProblem(factors, _computeDType) is { } problem)
+        {
+            throw new ArgumentException($"{problem}.", nameof(factorDType));
+        }
+
+        FactorDType = factorDType;
 
         // The layer takes ownership of the decomposition's tensors (no copies of U and V).
-        var svd = ThinSvd.ForLinear(linear, svdSource, out var sourceWeight);
+        var svd = ThinSvd.ForLinear(linear, svdSource, factorDType, out var sourceWeight);
         SourceWeight = sourceWeight;
         in_features = linear.weight.shape[1];
         out_features = linear.weight.shape[0];
@@ -75,13 +88,28 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
             }
             else if (addBias)
             {
-                _bias = NewParameter(torch.zeros(out_features, dtype: _u.dtype, device: _u.device), trainable: true);
+                _bias = NewParameter(torch.zeros(out_features, dtype: _computeDType, device: _u.device), trainable: true);
             }
         }
     }
 
     /// <summary>The method this layer implements (recorded in reports and adapter files).</summary>
     public abstract AdaptationMethod Method { get; }
+
+    /// <summary>
+    /// The dtype U and V are kept in whatever the compute dtype (<see cref="VectorFitLinearOptions.FactorDType"/>), or <c>null</c>
+    /// when they follow the compute dtype (the default).
+    /// </summary>
+    public ScalarType? FactorDType { get; }
+
+    /// <summary>The dtype of σ, the bias, the input and the output and of all arithmetic: the weight's, or the one <c>Module.to</c> gave.</summary>
+    internal ScalarType ComputeDType => _computeDType;
+
+    /// <summary>
+    /// <paramref name="factor"/> (U or V, or a handle on them) in the compute dtype: the tensor itself when it is stored so,
+    /// otherwise a converted copy in the caller's dispose scope (autograd keeps it for the backward pass like any operand).
+    /// </summary>
+    internal Tensor InComputeDType(Tensor factor) => factor.dtype == _computeDType ? factor : factor.to(_computeDType);
 
     /// <summary>
     /// The bias <c>(out_features)</c>, or <c>null</c> when the original layer had none and no bias was added; state_dict key
@@ -260,8 +288,11 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
     private protected virtual string Title => $"{GetType().Name} ({in_features} -> {out_features})";
 
     /// <summary>Merges the layer into a plain <c>Linear</c> with the weight it computes with and a copy of the bias.</summary>
-    /// <returns>A new, independent <c>Linear</c> in the layer's dtype and device (trainable, like any new Linear).</returns>
-    /// <remarks>Method §1 and §5. The product is formed in float64 and rounded once to the layer's dtype.</remarks>
+    /// <returns>A new, independent <c>Linear</c> in the layer's compute dtype and device (trainable, like any new Linear).</returns>
+    /// <remarks>
+    /// Method §1 and §5. The product is formed in float64 (from U and V as stored, so narrow factors give the weight they
+    /// computed with) and rounded once to the compute dtype.
+    /// </remarks>
     /// <exception cref="InvalidOperationException">The merged weight or the bias contains NaN or infinite values.</exception>
     public Linear ToLinear()
     {
@@ -270,7 +301,7 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {
-            weight = ComposeWeight64().to(_u.dtype).clone();
+            weight = ComposeWeight64().to(_computeDType).clone();
             var badWeight = weight.isfinite().logical_not().sum().item<long>();
             var badBias = _bias is null ? 0 : _bias.isfinite().logical_not().sum().item<long>();
             if (badWeight > 0 || badBias > 0)
@@ -288,7 +319,7 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The weight update learned so far, <c>ΔW = W − W₀</c>, <c>(out_features, in_features)</c>.</summary>
-    /// <returns>A new tensor in the layer's dtype and device, not tracked by autograd; the caller owns it.</returns>
+    /// <returns>A new tensor in the layer's compute dtype and device, not tracked by autograd; the caller owns it.</returns>
     public abstract Tensor DeltaWeight();
 
     /// <inheritdoc />
@@ -363,8 +394,11 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
             _bias = MoveParameter(BiasKey, _bias, dtype, device);
         }
 
-        _u = MoveBuffer(UKey, _u, dtype, device);
-        _v = MoveBuffer(VKey, _v, dtype, device);
+        // Factors stored in an asked dtype keep it (only the device moves); otherwise they follow the compute dtype.
+        var factorType = FactorDType is null ? dtype : null;
+        _u = MoveBuffer(UKey, _u, factorType, device);
+        _v = MoveBuffer(VKey, _v, factorType, device);
+        _computeDType = dtype ?? _computeDType;
     }
 
     private ScalarType RequireFloatingPoint(ScalarType dtype)
@@ -392,10 +426,10 @@ public abstract class SvdAdaptedLinear : nn.Module<Tensor, Tensor>
                 nameof(input));
         }
 
-        if (input.dtype != _u.dtype)
+        if (input.dtype != _computeDType)
         {
             throw new ArgumentException(
-                $"{kind} holds {_u.dtype} weights but the input is {input.dtype}; convert the input with input.to({_u.dtype}) or the model with model.to({input.dtype}).",
+                $"{kind} computes in {_computeDType} but the input is {input.dtype}; convert the input with input.to({_computeDType}) or the model with model.to({input.dtype}).",
                 nameof(input));
         }
 

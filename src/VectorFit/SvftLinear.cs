@@ -65,8 +65,8 @@ public sealed class SvftLinear : SvdAdaptedLinear
     }
 
     /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
-    internal SvftLinear(Linear linear, SvftLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
-        : base(nameof(SvftLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, svdSource, out var singularValues)
+    internal SvftLinear(Linear linear, SvftLinearOptions? options, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource)
+        : base(nameof(SvftLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, factorDType: null, svdSource, out var singularValues)
     {
         Options = options;
         _sigma = singularValues;
@@ -79,7 +79,7 @@ public sealed class SvftLinear : SvdAdaptedLinear
             _diagonals = options.Pattern.Kind is SvftPatternKind.Plain or SvftPatternKind.Banded
                 ? SvftPatternIndices.Band(rank, options.Pattern.OffDiagonals)
                 : null;
-            _values = NewParameter(torch.zeros(rows.LongLength, dtype: _u.dtype, device: _u.device), options.TrainValues);
+            _values = NewParameter(torch.zeros(rows.LongLength, dtype: ComputeDType, device: _u.device), options.TrainValues);
         }
 
         RegisterComponents();
@@ -176,7 +176,7 @@ public sealed class SvftLinear : SvdAdaptedLinear
         using (torch.no_grad())
         {
             var zeros = torch.zeros(rank, dtype: ScalarType.Float64, device: _u.device);
-            return Compose64(zeros).to(_u.dtype).clone().MoveToOuterDisposeScope();
+            return Compose64(zeros).to(ComputeDType).clone().MoveToOuterDisposeScope();
         }
     }
 

@@ -40,7 +40,7 @@ public sealed record SvftMethod : AdapterMethod
     public override string ToString() => $"Svft ({Pattern})";
 
     /// <inheritdoc />
-    internal override SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ThinSvd>? svdSource)
+    internal override SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource)
         => new SvftLinear(linear, new SvftLinearOptions
         {
             Pattern = Pattern,

@@ -10,7 +10,9 @@ namespace VectorFit;
 /// </summary>
 /// <remarks>
 /// Method §1: the decomposition is taken once, in float64 on the weight's device (so float32 and
-/// half-precision layers lose nothing beyond one final rounding), and returned in the weight's dtype.
+/// half-precision layers lose nothing beyond one final rounding), and returned in the weight's dtype; U and V in a
+/// narrower factor dtype when the layer asks for one (<see cref="VectorFitLinearOptions.FactorDType"/>), each rounded
+/// once from float64 too.
 /// The three tensors are detached from every dispose scope: whoever takes them owns them.
 /// </remarks>
 internal sealed class ThinSvd : IDisposable
@@ -42,13 +44,13 @@ internal sealed class ThinSvd : IDisposable
 
     /// <summary>
     /// Decomposes <paramref name="weight"/> <c>(out_features, in_features)</c>; the results have its dtype
-    /// and device and do not require grad.
+    /// and device and do not require grad, except U and V, which have <paramref name="factorDType"/> when given.
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The weight is not a finite, non-empty, floating-point matrix with values (not on the meta device), or its largest
     /// singular value overflows its dtype.
     /// </exception>
-    public static ThinSvd Of(Tensor weight, string paramName)
+    public static ThinSvd Of(Tensor weight, string paramName, ScalarType? factorDType = null)
     {
         ArgumentNullException.ThrowIfNull(weight);
         if (weight.dim() != 2)
@@ -105,10 +107,12 @@ internal sealed class ThinSvd : IDisposable
                 paramName);
         }
 
+        // U and V are rounded straight from float64 to their storage dtype (never through the weight's dtype first).
+        var factors = factorDType ?? dtype;
         var result = new ThinSvd(
-            u.to(dtype).contiguous().DetachFromDisposeScope(),
+            u.to(factors).contiguous().DetachFromDisposeScope(),
             s.to(dtype).contiguous().DetachFromDisposeScope(),
-            vh.t().to(dtype).contiguous().DetachFromDisposeScope());
+            vh.t().to(factors).contiguous().DetachFromDisposeScope());
         return result;
     }
 
@@ -139,13 +143,15 @@ internal sealed class ThinSvd : IDisposable
 
     /// <summary>
     /// The decomposition a layer adapting <paramref name="linear"/> takes ownership of (from <paramref name="svdSource"/>,
-    /// an SVD cache, when given), after checking the bias; <paramref name="sourceWeight"/> is the SHA-256 and dtype of
-    /// the weight, which the adapter's base-model fingerprint checks exactly. Nothing is left allocated on failure.
+    /// an SVD cache, when given), after checking the bias; U and V in <paramref name="factorDType"/> when given (else the
+    /// weight's dtype). <paramref name="sourceWeight"/> is the SHA-256 and dtype of the weight, which the adapter's
+    /// base-model fingerprint checks exactly. Nothing is left allocated on failure.
     /// </summary>
     /// <exception cref="ArgumentException">The weight cannot be decomposed or the bias does not fit it.</exception>
-    public static ThinSvd ForLinear(TorchSharp.Modules.Linear linear, Func<Tensor, string, ThinSvd>? svdSource, out (string Sha256, ScalarType DType) sourceWeight)
+    public static ThinSvd ForLinear(
+        TorchSharp.Modules.Linear linear, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource, ScalarType? factorDType, out (string Sha256, ScalarType DType) sourceWeight)
     {
-        var svd = (svdSource ?? Of)(linear.weight, $"{nameof(linear)}.weight");
+        var svd = (svdSource ?? Of)(linear.weight, $"{nameof(linear)}.weight", factorDType);
         try
         {
             CheckBias(linear.bias, linear.weight, $"{nameof(linear)}.bias");

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp.Modules;
 using VectorFit.Surgery;
+using static TorchSharp.torch;
 
 namespace VectorFit;
 
@@ -70,6 +71,17 @@ public sealed record VectorFitConfig
     public bool AddBias { get; init; }
 
     /// <summary>
+    /// The dtype the adapted layers store their frozen U and V in (default <c>null</c>: each weight's own dtype); e.g.
+    /// <c>ScalarType.BFloat16</c> on a float32 model halves what U and V take while σ, the bias and all arithmetic stay float32.
+    /// VectorFit only (<see cref="VectorFitMethod"/>). See <see cref="VectorFitLinearOptions.FactorDType"/>; recorded in adapter files.
+    /// </summary>
+    /// <remarks>
+    /// Must be a floating dtype no wider than the weight of every selected layer (checked before anything changes); σ is trained
+    /// against the rounded factors, so an adapter trained with one factor dtype loads only into a model adapted with the same.
+    /// </remarks>
+    public ScalarType? FactorDType { get; init; }
+
+    /// <summary>
     /// Accept selectors that match no layer, listing them in <see cref="SurgeryReport.UnmatchedTargets"/> instead of throwing
     /// (default <c>false</c>). With <see cref="ModulesToSave"/> set, a config that then selects no layer at all is accepted too:
     /// only the modules to save train (e.g. full fine-tuning of an encoder and its head, as a baseline).
@@ -106,6 +118,14 @@ public sealed record VectorFitConfig
             throw new ArgumentException(
                 "No layers are selected: set Preset (e.g. TargetPreset.Bert), TargetAllLinear, TargetNames, TargetSuffixes, TargetPatterns or TargetPredicate (there is no TargetModules: PEFT's target_modules list is TargetSuffixes, its regex string TargetPatterns, and \"all-linear\" TargetAllLinear).",
                 nameof(Preset));
+        }
+
+        VectorFitLinearOptions.CheckFactorDType(FactorDType, nameof(FactorDType));
+        if (FactorDType is { } factors && Method is not VectorFitMethod)
+        {
+            throw new ArgumentException(
+                $"FactorDType is {factors} but method {Method} does not support a factor dtype yet (only VectorFit does). Set FactorDType = null for SVFT, or use Method = new VectorFitMethod().",
+                nameof(FactorDType));
         }
 
         if (AddBias && Variant is VectorFitVariant.Sigma or VectorFitVariant.SigmaAttention)

@@ -14,7 +14,9 @@ namespace VectorFit;
 /// <c>sigma</c> <c>(r)</c> and <c>bias</c> <c>(out_features)</c> (when present) and the persistent buffers
 /// <c>U</c> <c>(out_features, r)</c> and <c>V</c> <c>(in_features, r)</c>, with <c>r = min(in_features, out_features)</c>.
 /// At construction the layer reproduces the original <c>Linear</c> up to SVD round-off: the decomposition
-/// is computed in float64 and rounded once to the layer's dtype (about 1e-6 relative for float32).
+/// is computed in float64 and rounded once to the layer's dtype (about 1e-6 relative for float32). With
+/// <see cref="VectorFitLinearOptions.FactorDType"/> set, U and V are stored in that narrower dtype (rounded once from
+/// float64) and converted to the compute dtype for each product; σ, σ₀, b and the arithmetic stay in the weight's dtype.
 /// </remarks>
 public sealed class VectorFitLinear : SvdAdaptedLinear
 {
@@ -43,8 +45,9 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     /// <param name="options">Which vectors to train; <c>null</c> for the defaults (σ and the existing bias).</param>
     /// <exception cref="ArgumentNullException"><paramref name="linear"/> is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The options are invalid; the weight is not finite, empty or on the meta device, or its largest singular value overflows
-    /// its dtype; or the bias does not fit the weight (shape, dtype, device).
+    /// The options are invalid (or their <see cref="VectorFitLinearOptions.FactorDType"/> is wider than the weight's dtype); the
+    /// weight is not finite, empty or on the meta device, or its largest singular value overflows its dtype; or the bias does not
+    /// fit the weight (shape, dtype, device).
     /// </exception>
     public VectorFitLinear(Linear linear, VectorFitLinearOptions? options = null)
         : this(linear, options, null)
@@ -52,8 +55,8 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
     }
 
     /// <summary>Adapts <paramref name="linear"/> with its SVD from <paramref name="svdSource"/> (an SVD cache) when given.</summary>
-    internal VectorFitLinear(Linear linear, VectorFitLinearOptions? options, Func<Tensor, string, ThinSvd>? svdSource)
-        : base(nameof(VectorFitLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, svdSource, out var singularValues)
+    internal VectorFitLinear(Linear linear, VectorFitLinearOptions? options, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource)
+        : base(nameof(VectorFitLinear), linear, Checked(linear, ref options).TrainBias, options!.AddBias, options.FactorDType, svdSource, out var singularValues)
     {
         Options = options;
         _initialSigma = new UnregisteredTensor(singularValues);
@@ -188,16 +191,17 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
         Tensor output;
         if (path == ForwardPath.Cached)
         {
+            // The cache proves itself on the stored U and V (identity, version counter) and converts them only to compose.
             output = nn.functional.linear(input, _composed.Get(_u, _sigma, _v, FactorHandouts), _bias);
         }
         else if (path == ForwardPath.Materialized)
         {
-            output = nn.functional.linear(input, ThinSvd.Compose(_u, _sigma, _v), _bias);
+            output = nn.functional.linear(input, ThinSvd.Compose(InComputeDType(_u), _sigma, InComputeDType(_v)), _bias);
         }
         else
         {
-            var projected = nn.functional.linear(input, _v.t());
-            output = nn.functional.linear(projected * _sigma, _u, _bias);
+            var projected = nn.functional.linear(input, InComputeDType(_v).t());
+            output = nn.functional.linear(projected * _sigma, InComputeDType(_u), _bias);
         }
 
         return output.MoveToOuterDisposeScope();
@@ -241,8 +245,8 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
         => ThinSvd.Compose(_u.to(ScalarType.Float64), _sigma.detach().to(ScalarType.Float64), _v.to(ScalarType.Float64));
 
     /// <summary>The weight update learned so far, <c>ΔW = U·diag(σ − σ₀)·Vᵀ</c>, <c>(out_features, in_features)</c>.</summary>
-    /// <returns>A new tensor in the layer's dtype and device, not tracked by autograd; the caller owns it.</returns>
-    /// <remarks>Method §1 (paper §6.2): ΔW can have full rank r, unlike LoRA. Formed in float64, rounded once.</remarks>
+    /// <returns>A new tensor in the layer's compute dtype and device, not tracked by autograd; the caller owns it.</returns>
+    /// <remarks>Method §1 (paper §6.2): ΔW can have full rank r, unlike LoRA. Formed in float64 from U and V as stored, rounded once.</remarks>
     public override Tensor DeltaWeight()
     {
         using (torch.NewDisposeScope())
@@ -250,7 +254,7 @@ public sealed class VectorFitLinear : SvdAdaptedLinear
         {
             var delta = _sigma.detach().to(ScalarType.Float64) - initial_sigma.to(ScalarType.Float64);
             var w64 = ThinSvd.Compose(_u.to(ScalarType.Float64), delta, _v.to(ScalarType.Float64));
-            return w64.to(_u.dtype).clone().MoveToOuterDisposeScope();
+            return w64.to(ComputeDType).clone().MoveToOuterDisposeScope();
         }
     }
 

@@ -33,7 +33,7 @@ public sealed record VectorFitMethod : AdapterMethod
     public override string ToString() => "VectorFit";
 
     /// <inheritdoc />
-    internal override SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ThinSvd>? svdSource)
+    internal override SvdAdaptedLinear CreateLayer(Linear linear, VectorFitLinearOptions training, Func<Tensor, string, ScalarType?, ThinSvd>? svdSource)
         => new VectorFitLinear(linear, training, svdSource);
 
     /// <inheritdoc />

@@ -99,6 +99,9 @@ internal sealed record CliOptions
     /// <summary><c>--svft-pattern</c>.</summary>
     public string? SvftPattern { get; init; }
 
+    /// <summary><c>--factor-dtype</c>.</summary>
+    public string? FactorDType { get; init; }
+
     /// <summary><c>--pooling</c>.</summary>
     public string? Pooling { get; init; }
 

@@ -33,6 +33,7 @@ internal static class CliParser
         Text("--variant", "NAME", (o, v) => o with { Variant = v }),
         Text("--method", "NAME", (o, v) => o with { Method = v }),
         Text("--svft-pattern", "NAME", (o, v) => o with { SvftPattern = v }),
+        Text("--factor-dtype", "NAME", (o, v) => o with { FactorDType = v }),
         Text("--train", "FILE", (o, v) => o with { Train = o.Train ?? v, TrainSets = [.. o.TrainSets, v] }) with { Repeatable = true },
         Text("--dev", "FILE", (o, v) => o with { Dev = o.Dev ?? v, DevSets = [.. o.DevSets, v] }) with { Repeatable = true },
         Text("--text-column", "NAME", (o, v) => o with { TextColumn = v }),

@@ -55,6 +55,9 @@ internal static class HelpText
                               (every weight: the baseline the papers compare with; default --lr 2e-5) — same
                               data, same outputs
           --svft-pattern P    SVFT's trained entries of M: plain | banded:D (default banded:2) | random:D | topk:D
+          --factor-dtype NAME float32 (default: U and V in the weights' dtype) | bfloat16 | float16 — store the frozen
+                              U and V narrower (half their memory; σ, b and the arithmetic stay float32); --method
+                              vectorfit only; the adapter records it
           --variant NAME      vectorfit (default: σ, b of q,k,v,o,f1,f2 with AVF) | no-avf | sigma-a-b (Σa + b)
                               | sigma (Σ) | sigma-a (Σa) — the paper's ablations (§6.3)
           --pooling NAME      pooler (default: the checkpoint's pooler on [CLS], trained with the head; a missing

@@ -127,6 +127,20 @@ internal static class OptionResolver
             }
         }
 
+        TorchSharp.torch.ScalarType? factorDType = null;
+        if (cli.FactorDType is { } fd)
+        {
+            if (!FactorDTypeNames.TryParse(fd, out factorDType))
+            {
+                throw new UsageException($"--factor-dtype \"{fd}\" is unknown; use {string.Join(", ", FactorDTypeNames.Names)}.");
+            }
+
+            if (method != FineTuningMethod.VectorFit && factorDType is not null)
+            {
+                throw new UsageException($"--factor-dtype {fd} applies to --method vectorfit only (the library stores SVFT's factors in the weights' dtype).");
+            }
+        }
+
         if (method != FineTuningMethod.VectorFit && cli.Variant is { } v && !string.Equals(v, "vectorfit", StringComparison.OrdinalIgnoreCase))
         {
             throw new UsageException($"--variant {v} is one of VectorFit's ablations; it does not apply to --method {MethodNames.Name(method)}.");
@@ -174,6 +188,7 @@ internal static class OptionResolver
             Variant = variant,
             Method = method,
             SvftPattern = pattern,
+            FactorDType = factorDType,
             Pooling = pooling,
             Epochs = cli.Epochs ?? preset.Epochs,
             BatchSize = cli.BatchSize ?? preset.BatchSize,

@@ -71,6 +71,11 @@ internal sealed record MultiTaskOptions(IReadOnlyList<TaskData> Tasks, TrainingO
             throw new UsageException($"multi-task training trains VectorFit adapters (σ, b and head per task) on one base; --method {method} does not apply. Train that method one task at a time.");
         }
 
+        if (cli.FactorDType is not null)
+        {
+            throw new UsageException("multi-task training has no --factor-dtype yet; train one task at a time to store U and V narrower.");
+        }
+
         if (cli.Resume || cli.Distributed)
         {
             throw new UsageException($"multi-task training has no {(cli.Resume ? "--resume" : "--distributed")} yet; run it in one process from the start.");

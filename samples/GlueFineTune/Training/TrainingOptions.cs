@@ -51,13 +51,19 @@ internal sealed record TrainingOptions
     /// <summary>SVFT's pattern of trained M entries (<c>--svft-pattern</c>; default banded with 2 off-diagonals).</summary>
     public SvftPattern SvftPattern { get; init; } = SvftPattern.Banded(2);
 
+    /// <summary>
+    /// <c>--factor-dtype</c>: the dtype VectorFit layers store U and V in (<see cref="VectorFitConfig.FactorDType"/>); <c>null</c>
+    /// for the weights' own (float32).
+    /// </summary>
+    public TorchSharp.torch.ScalarType? FactorDType { get; init; }
+
     /// <summary>Whether AVF runs: the VectorFit method with the VectorFit variant.</summary>
     public bool UsesAvf => Method == FineTuningMethod.VectorFit && Variant.UsesAvf();
 
     /// <summary>The method and its variant or pattern, for the log.</summary>
     public string MethodDisplay => Method switch
     {
-        FineTuningMethod.VectorFit => VariantNames.Display(Variant),
+        FineTuningMethod.VectorFit => VariantNames.Display(Variant) + (FactorDType is { } factors ? $", U and V in {factors}" : string.Empty),
         FineTuningMethod.Svft => $"SVFT (M on pattern {SvftPattern} and b of q,k,v,o,f1,f2; σ frozen, no AVF)",
         _ => "full fine-tuning (every weight of the encoder and the head)",
     };

@@ -189,7 +189,7 @@ internal sealed class TrainingSession : IDisposable
                 AllowUnmatchedTargets = true,
                 ModulesToSave = [model.BaseModelPrefix, .. headModules.Where(h => !h.StartsWith(model.BaseModelPrefix + ".", StringComparison.Ordinal))],
             },
-            _ => SurgeryConfig(model, options.Variant, headModules),
+            _ => SurgeryConfig(model, options.Variant, headModules) with { FactorDType = options.FactorDType },
         };
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Serialization;
 using VectorFit.Surgery;
+using static TorchSharp.torch;
 
 namespace VectorFit.Adapters;
 
@@ -50,6 +51,15 @@ public sealed record AdapterInfo
 
     /// <summary>Whether zero biases were created where layers had none.</summary>
     public bool AddBias { get; init; }
+
+    /// <summary>
+    /// The dtype the adapted layers stored U and V in during training (<see cref="VectorFitConfig.FactorDType"/>); <c>null</c>
+    /// when they were in the weights' own dtype (the default, and every file written before this field). The adapter loads
+    /// only into a model whose factors have this dtype (or, for <c>null</c>, the model's compute dtype).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonPropertyName("factor_dtype")]
+    public ScalarType? FactorDType { get; init; }
 
     /// <summary>The full names of the fully trained modules, whose tensors the file holds.</summary>
     public IReadOnlyList<string> ModulesToSave { get; init; } = Array.Empty<string>();
@@ -122,6 +132,11 @@ public sealed record AdapterInfo
             text.Append(", added biases");
         }
 
+        if (FactorDType is { } factors)
+        {
+            text.Append(CultureInfo.InvariantCulture, $", U and V in {factors}");
+        }
+
         text.Append(", modules to save: ").Append(ModulesToSave.Count == 0 ? "none" : string.Join(", ", ModulesToSave));
         text.Append(AvfOptions is { } avf
             ? string.Create(CultureInfo.InvariantCulture, $", AVF t_i={avf.InitialStep} t_f={avf.Interval} n_f={avf.AvfSteps} k={avf.K} beta={avf.Beta}")
@@ -139,8 +154,8 @@ public sealed record AdapterInfo
 
     /// <summary>
     /// A surgery config that adapts exactly the recorded layers with their recorded roles, method (and SVFT pattern),
-    /// variant and bias option, and trains the recorded modules fully: apply it to a fresh copy of the base model, then load the
-    /// adapter into it.
+    /// variant, bias option and factor dtype, and trains the recorded modules fully: apply it to a fresh copy of the base model, then
+    /// load the adapter into it.
     /// </summary>
     /// <returns>A config for <see cref="ModelSurgery.Apply"/>.</returns>
     public VectorFitConfig ToSurgeryConfig() => new()
@@ -150,6 +165,7 @@ public sealed record AdapterInfo
         Preset = new TargetPreset($"adapter:{Preset ?? "custom"}", Layers.Select(l => new RoleTarget(l.Name, l.Role)).ToList()),
         ModulesToSave = ModulesToSave,
         AddBias = AddBias,
+        FactorDType = FactorDType,
     };
 
     private static void AddList(List<string> selectors, string what, IReadOnlyList<string> values)

@@ -133,8 +133,8 @@ internal sealed class AdapterRoute : IDisposable
         var sigma = table is null ? Gather(e => e.Sigma[i], layer.sigma.dtype) : table.narrow(1, layout![i].Sigma, layer.rank);
         shape[0] = sigma.shape[0];
         shape[^1] = layer.rank;
-        var projected = nn.functional.linear(input, layer.V.t());
-        var output = nn.functional.linear(projected.mul(sigma.reshape(shape)), layer.U);
+        var projected = nn.functional.linear(input, layer.InComputeDType(layer.V).t());
+        var output = nn.functional.linear(projected.mul(sigma.reshape(shape)), layer.InComputeDType(layer.U));
         if (Bank.Entries[0].Bias[i] is not null)
         {
             var bias = table is null ? Gather(e => e.Bias[i]!, layer.sigma.dtype) : table.narrow(1, layout![i].Bias, layer.out_features);

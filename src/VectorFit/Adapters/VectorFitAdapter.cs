@@ -148,6 +148,7 @@ public static class VectorFitAdapter
                 TargetAllLinear = config.TargetAllLinear,
                 UsedPredicate = config.TargetPredicate is not null,
                 AddBias = config.AddBias,
+                FactorDType = config.FactorDType,
                 ModulesToSave = report.ModulesToSave,
                 AvfOptions = avfOptions,
                 AvfStepsTaken = avfStepsTaken,
@@ -250,6 +251,15 @@ public static class VectorFitAdapter
         {
             throw Mismatch(path, "its adapted layers do not match the model's", problems,
                 "Apply the surgery the adapter was made with to a fresh copy of its base model first: ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
+        }
+
+        // σ was trained against U and V rounded to the recorded dtype: other factors give another function, so this is not a cast.
+        var factorProblems = CompareFactorDTypes(info, layers);
+        if (factorProblems.Count > 0)
+        {
+            throw Mismatch(path, "its layers were trained on U and V in another dtype than the model's", factorProblems,
+                $"Adapt a fresh copy of the base model with the adapter's config, FactorDType = {info.FactorDType?.ToString() ?? "null"} included: " +
+                "ModelSurgery.Apply(model, VectorFitAdapter.ReadInfo(path).ToSurgeryConfig()).");
         }
 
         var fingerprint = BaseModelFingerprint.Compare(
@@ -415,6 +425,11 @@ public static class VectorFitAdapter
             return $"it records the variant {(int)info.Variant}, which is not a VectorFitVariant ({string.Join(", ", Enum.GetNames<VectorFitVariant>())})";
         }
 
+        if (info.FactorDType is { } factors && factors is not (ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+        {
+            return $"it records the factor dtype {factors} (factor_dtype), which is not a floating dtype";
+        }
+
         if (info.Layers.FirstOrDefault(l => !Enum.IsDefined(l.Role)) is { } layer)
         {
             return $"layer '{layer.Name}' records the role {(int)layer.Role}, which is not a LayerRole ({string.Join(", ", Enum.GetNames<LayerRole>())})";
@@ -471,6 +486,25 @@ public static class VectorFitAdapter
         }
 
         problems.AddRange(byName.Values.Select(layer => $"the model's {AdapterMethod.For(layer.Method).LayerType.Name} '{layer.Name}' is not in the adapter"));
+        return problems;
+    }
+
+    private static List<string> CompareFactorDTypes(AdapterInfo info, IReadOnlyList<(string Name, SvdAdaptedLinear Layer)> layers)
+    {
+        var problems = new List<string>();
+        foreach (var (name, layer) in layers)
+        {
+            var stored = layer.ReadOnlyFactors.U.dtype;
+            var expected = info.FactorDType ?? layer.ComputeDType;
+            if (stored != expected)
+            {
+                var trained = info.FactorDType is { } factors
+                    ? $"{factors} factors (FactorDType = {factors})"
+                    : $"factors in the weights' own dtype (FactorDType = null, here {layer.ComputeDType})";
+                problems.Add($"'{name}' stores U and V in {stored} in the model but the adapter was trained on {trained}");
+            }
+        }
+
         return problems;
     }
 

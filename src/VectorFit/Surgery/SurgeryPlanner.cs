@@ -68,6 +68,8 @@ internal static class SurgeryPlanner
                 continue;
             }
 
+            options = options with { FactorDType = config.FactorDType };
+
             var slots = pathsOf[linear].Select(slot => ChildReplacer.Plan(slot, linear, config.Method.LayerType)).ToList();
             layers.Add(new PlannedLayer(name, linear, role, options, slots));
         }
@@ -85,6 +87,7 @@ internal static class SurgeryPlanner
         }
 
         RejectMisfitPattern(config, layers);
+        RejectWideFactorDType(config, layers);
         var modulesToSave = ResolveModulesToSave(model, config, occurrences, layers, pathsOf);
         var problems = layers.SelectMany(l => l.Slots).SelectMany(s => s.Problems).ToList();
         if (problems.Count > 0)
@@ -126,6 +129,25 @@ internal static class SurgeryPlanner
         {
             throw new ArgumentException(
                 $"Surgery changed nothing: method {config.Method} does not fit {misfits.Count} of the {layers.Count} selected layer(s).{Environment.NewLine}{string.Join(Environment.NewLine, misfits)}",
+                nameof(config));
+        }
+    }
+
+    private static void RejectWideFactorDType(VectorFitConfig config, List<PlannedLayer> layers)
+    {
+        if (config.FactorDType is not { } factors)
+        {
+            return;
+        }
+
+        var misfits = layers
+            .Select(l => VectorFitLinearOptions.FactorDTypeProblem(factors, l.Linear.weight.dtype) is { } problem ? $"'{l.Name}': {problem}" : null)
+            .OfType<string>()
+            .ToList();
+        if (misfits.Count > 0)
+        {
+            throw new ArgumentException(
+                $"Surgery changed nothing: FactorDType {factors} does not fit {misfits.Count} of the {layers.Count} selected layer(s).{Environment.NewLine}{string.Join(Environment.NewLine, misfits)}",
                 nameof(config));
         }
     }

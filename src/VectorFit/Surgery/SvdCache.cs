@@ -13,7 +13,8 @@ namespace VectorFit.Surgery;
 /// Safetensors, one entry per weight, keyed by the weight's exact fingerprint: the SHA-256 of its bytes with its dtype
 /// and shape (<c>{dtype}-{rows}x{cols}-{sha256}</c>, then <c>.U</c>, <c>.S</c>, <c>.V</c>). A weight that differs in a
 /// single bit has another key, so a stale entry is never used, and one file can serve several base models. The entries
-/// hold exactly what <see cref="ThinSvd.Of"/> returns (float64 SVD rounded once to the weight's dtype), so a cached and an
+/// hold exactly what <see cref="ThinSvd.Of"/> returns (float64 SVD rounded once to the weight's dtype; U and V rounded once to
+/// the layer's factor dtype when it asks for a narrower one, under a key ending <c>-factors-{dtype}</c>), so a cached and an
 /// uncached surgery build bit-identical layers. Entries are read one tensor at a time from the file (streamed), and
 /// new ones are written back, atomically, after the surgery.
 /// </remarks>
@@ -77,10 +78,10 @@ internal sealed class SvdCache : IDisposable
     }
 
     /// <summary>The thin SVD of <paramref name="weight"/>: from the file when it holds this exact weight, otherwise computed.</summary>
-    public ThinSvd Get(Tensor weight, string paramName)
+    public ThinSvd Get(Tensor weight, string paramName, ScalarType? factorDType = null)
     {
         var sha256 = SafetensorsWriter.Sha256(weight);
-        var key = Key(weight, sha256);
+        var key = Key(weight, sha256, factorDType);
         if (_reader is not null && _reader.Contains(key + ".U") && _reader.Contains(key + ".S") && _reader.Contains(key + ".V"))
         {
             var device = weight.device;
@@ -98,7 +99,7 @@ internal sealed class SvdCache : IDisposable
             return ThinSvd.FromFactors(known.U.clone().DetachFromDisposeScope(), known.S.clone().DetachFromDisposeScope(), known.V.clone().DetachFromDisposeScope(), sha256);
         }
 
-        var computed = ThinSvd.Of(weight, paramName);
+        var computed = ThinSvd.Of(weight, paramName, factorDType);
         _added[key] = (computed.U.clone().DetachFromDisposeScope(), computed.S.clone().DetachFromDisposeScope(), computed.V.clone().DetachFromDisposeScope());
         return ThinSvd.FromFactors(computed.U, computed.S, computed.V, sha256);
     }
@@ -135,7 +136,7 @@ internal sealed class SvdCache : IDisposable
             var metadata = new Dictionary<string, string>
             {
                 [FormatKey] = Format,
-                ["svd"] = "torch.linalg.svd in float64, rounded once to the weight's dtype; V not transposed",
+                ["svd"] = "torch.linalg.svd in float64, rounded once to the weight's dtype (U and V to the factor dtype of a -factors- key); V not transposed",
             };
             _reader?.Dispose();
             SafetensorsWriter.Save(_path, tensors, metadata);
@@ -163,10 +164,14 @@ internal sealed class SvdCache : IDisposable
         _added.Clear();
     }
 
-    /// <summary><c>{dtype}-{rows}x{cols}-{sha256 of the bytes}</c>.</summary>
-    private static string Key(Tensor weight, string sha256)
+    /// <summary>
+    /// <c>{dtype}-{rows}x{cols}-{sha256 of the bytes}</c>, then <c>-factors-{dtype}</c> when U and V are asked for in a dtype
+    /// other than the weight's (the entries built from one float64 SVD differ by their rounding).
+    /// </summary>
+    private static string Key(Tensor weight, string sha256, ScalarType? factorDType)
     {
         var shape = string.Join("x", weight.shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
-        return $"{SafetensorsDType.FromScalarType(weight.dtype)}-{shape}-{sha256}";
+        var key = $"{SafetensorsDType.FromScalarType(weight.dtype)}-{shape}-{sha256}";
+        return factorDType is { } factors && factors != weight.dtype ? $"{key}-factors-{SafetensorsDType.FromScalarType(factors)}" : key;
     }
 }

@@ -103,6 +103,31 @@ public sealed class MethodTests
         act.Should().Throw<UsageException>().WithMessage(message);
     }
 
+    [Theory]
+    [InlineData("--factor-dtype bfloat16", TorchSharp.torch.ScalarType.BFloat16)]
+    [InlineData("--factor-dtype=float16", TorchSharp.torch.ScalarType.Float16)]
+    [InlineData("--factor-dtype BF16", TorchSharp.torch.ScalarType.BFloat16)]
+    [InlineData("--factor-dtype float32", null)]
+    [InlineData("--epochs 1", null)]
+    public void Factor_dtype_reaches_the_surgery_config(string commandLine, TorchSharp.torch.ScalarType? expected)
+    {
+        var options = OptionResolver.Build(CliParser.Parse(commandLine.Split(' ')), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test");
+
+        options.FactorDType.Should().Be(expected);
+        using var model = TinyCheckpoint.Model(TinyCheckpoint.Bert());
+        TrainingSession.SurgeryConfig(model, options, ["classifier"]).FactorDType.Should().Be(expected);
+    }
+
+    [Theory]
+    [InlineData("--factor-dtype int8", "--factor-dtype \"int8\" is unknown; use float32, bfloat16, float16.")]
+    [InlineData("--method svft --factor-dtype bfloat16", "--factor-dtype bfloat16 applies to --method vectorfit only*")]
+    public void Factor_dtype_is_checked(string commandLine, string message)
+    {
+        var act = () => OptionResolver.Build(CliParser.Parse(commandLine.Split(' ')), GlueTask.Sst2, "m", "o", AvfPresets.Get("SST-2"), "test");
+
+        act.Should().Throw<UsageException>().WithMessage(message);
+    }
+
     [Fact]
     public void Full_fine_tuning_defaults_to_a_full_fine_tuning_learning_rate_unless_lr_is_given()
     {

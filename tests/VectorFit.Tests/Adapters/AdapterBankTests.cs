@@ -162,6 +162,54 @@ public sealed class AdapterBankTests : IDisposable
     }
 
     [Fact]
+    public void RoutedBatch_WithBFloat16Factors_EachRowEqualsItsAdapterLoadedAlone()
+    {
+        // The routed path converts the stored bf16 U and V to float32 like the layer's own paths: same function, float32 round-off.
+        var config = BertConfig with { FactorDType = ScalarType.BFloat16 };
+        var paths = new[] { SaveAdapter(21, ScalarType.Float32, config: config), SaveAdapter(22, ScalarType.Float32, config: config) };
+        var rows = new[] { 2, 1, 0, 1 };
+        using var tokens = TinyBert.Tokens(7, batch: rows.Length);
+        using var model = new TinyBert(seed: 1, ScalarType.Float32);
+        var report = ModelSurgery.Apply(model, config);
+        using var bank = AdapterBank.Create(model, report);
+        bank.Load("a", paths[0]);
+        bank.Load("b", paths[1]);
+        Tensor routed;
+        using (torch.no_grad())
+        using (bank.Route(rows))
+        {
+            routed = model.forward(tokens);
+        }
+
+        using (routed)
+        {
+            for (var r = 0; r < rows.Length; r++)
+            {
+                using var alone = new TinyBert(seed: 1, ScalarType.Float32);
+                ModelSurgery.Apply(alone, config);
+                if (rows[r] > 0)
+                {
+                    VectorFitAdapter.Load(alone, paths[rows[r] - 1]);
+                }
+
+                using var noGrad = torch.no_grad();
+                using var expected = alone.forward(tokens);
+                using var got = routed[r];
+                using var want = expected[r];
+                MaxAbsDiff(got, want).Should().BeLessThan(1e-5, "float32 round-off of two evaluation orders");
+            }
+
+            using var baseModel = new TinyBert(seed: 1, ScalarType.Float32);
+            ModelSurgery.Apply(baseModel, config);
+            using var noGradBase = torch.no_grad();
+            using var baseOutput = baseModel.forward(tokens);
+            using var adapted = routed[0];
+            using var plain = baseOutput[0];
+            MaxAbsDiff(adapted, plain).Should().BeGreaterThan(1e-3, "the adapters change the outputs, so a route that ignored them fails");
+        }
+    }
+
+    [Fact]
     public void RoutedTraining_GivesEachAdapterTheGradientsOfABatchOfItsRowsAlone()
     {
         var paths = new[] { SaveAdapter(11), SaveAdapter(12) };

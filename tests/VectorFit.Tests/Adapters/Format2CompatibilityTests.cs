@@ -33,6 +33,8 @@ public sealed class Format2CompatibilityTests
         info.FormatVersion.Should().Be(2);
         info.Method.Should().Be(method);
         info.ToSurgeryConfig().Method.Kind.Should().Be(method);
+        info.FactorDType.Should().BeNull("files written before the factor dtype have no such field");
+        info.ToSurgeryConfig().FactorDType.Should().BeNull();
 
         // The base model's weights as that version's TinyBert(seed 1) had them, so the test does not depend on how today's
         // test model initialises.

@@ -31,6 +31,15 @@ public class BenchmarkArgumentsTests
     }
 
     [Fact]
+    public void FactorDTypeVerb_RoutesWithItsArguments()
+    {
+        BenchCommand command = BenchArguments.Route(["factor-dtype", "--model", "dir"]);
+
+        command.Verb.Should().Be(BenchVerb.FactorDType);
+        command.Arguments.Should().Equal("--model", "dir");
+    }
+
+    [Fact]
     public void ModelStepVerb_KeepsTheFullRunsDepths()
     {
         BenchCommand command = BenchArguments.Route(["model-step", "--no-python"]);

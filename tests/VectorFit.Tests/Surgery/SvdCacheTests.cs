@@ -49,6 +49,29 @@ public sealed class SvdCacheTests : IDisposable
     }
 
     [Fact]
+    public void CachedSurgeryWithAFactorDType_IsBitIdenticalToUncached_AndKeptApartFromTheWeightDTypeEntries()
+    {
+        var narrow = Config with { FactorDType = ScalarType.BFloat16 };
+        var path = Path.Combine(_folder, "base.svd.safetensors");
+        using var plainCold = new TinyBert(seed: 1, dtype: ScalarType.Float32);
+        using var uncached = new TinyBert(seed: 1, dtype: ScalarType.Float32);
+        using var cold = new TinyBert(seed: 1, dtype: ScalarType.Float32);
+        using var warm = new TinyBert(seed: 1, dtype: ScalarType.Float32);
+
+        // A float32-factor entry for every weight first: the bf16 surgery must not take it (that would round twice).
+        ModelSurgery.ApplyWithSvdCache(plainCold, Config, path);
+        ModelSurgery.Apply(uncached, narrow);
+        ModelSurgery.ApplyWithSvdCache(cold, narrow, path);
+        ModelSurgery.ApplyWithSvdCache(warm, narrow, path);
+
+        AssertBitIdentical(uncached, cold);
+        AssertBitIdentical(uncached, warm);
+        ModelSurgery.FindLayers<VectorFitLinear>(warm).Should().OnlyContain(l => l.layer.U.dtype == ScalarType.BFloat16 && l.layer.V.dtype == ScalarType.BFloat16);
+        using var reader = SafetensorsReader.Open(path);
+        reader.Tensors.Count(t => t.Name.EndsWith("-factors-BF16.U", StringComparison.Ordinal)).Should().Be(ModelSurgery.FindLayers<VectorFitLinear>(warm).Count);
+    }
+
+    [Fact]
     public void WarmCache_ReadsEveryDecomposition_AndComputesNone()
     {
         var path = Path.Combine(_folder, "base.svd.safetensors");
