@@ -55,13 +55,15 @@ internal static class MixedAdaptersProbe
                 Console.WriteLine(
                     $"  {tokens,3} tokens: one adapter {tOne:F1} ms, K=8 {tK8:F1} ms, K=32 {tK32:F1} ms, per-adapter loop K=8 {tLoop8:F1} ms, K=32 {tLoop32:F1} ms | " +
                     $"K=8 ÷ K=1 throughput {tOne / tK8:F3}, K=32 ÷ K=1 {tOne / tK32:F3}, loop ÷ mixed K=8 {tLoop8 / tK8:F2}, K=32 {tLoop32 / tK32:F2}");
-                if (tokens == 16)
+                // The summary line reports the first token count asked for (16 by default) and the loop ratio at 128 if measured.
+                if (tokens == tokenCounts[0])
                 {
                     ratioK8 = tOne / tK8;
                     loopRatio16 = tLoop8 / tK8;
                     maxRowDiff = RowsAgainstComposed(bank, model, x, k8);
                 }
-                else
+
+                if (tokens == 128)
                 {
                     loopRatio128 = tLoop8 / tK8;
                 }
@@ -70,9 +72,9 @@ internal static class MixedAdaptersProbe
 
         var (swapMs, swapTensors) = Swaps(bank);
         var (combineMs, combineDiff) = Combination(bank, model);
-        Console.WriteLine($"  loop ÷ mixed at 128 tokens (K=8): {loopRatio128:F2}; swap new tensors: {swapTensors}; combine 8 adapters: {combineMs:F1} ms, max |combined − mixture| = {combineDiff:E2}");
+        Console.WriteLine($"  loop ÷ mixed at 128 tokens (K=8): {(loopRatio128 is { } r128 ? r128.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "not measured")}; swap new tensors: {swapTensors}; combine 8 adapters: {combineMs:F1} ms, max |combined − mixture| = {combineDiff:E2}");
         Console.WriteLine($"  load average after: {LoadAverage()}");
-        Console.WriteLine($"mixed-adapters: K=8 ÷ K=1 = {ratioK8:F3}; loop ÷ mixed = {loopRatio16:F2}; max |row − merged| = {maxRowDiff:E2}; swap ms = {swapMs:F3}");
+        Console.WriteLine($"mixed-adapters: K=8 ÷ K=1 = {ratioK8:F3}; loop ÷ mixed = {loopRatio16:F2}; max |row − merged| = {maxRowDiff:E2}; swap ms = {swapMs:F3} ({tokenCounts[0]} tokens)");
         return 0;
     }
 
