@@ -27,11 +27,14 @@ public sealed record MemoryResult(
 /// <summary>The <c>model-mem</c> verb (child side) and the launcher that runs it once per case (parent side).</summary>
 public static class MemoryProbe
 {
-    /// <summary>Training cases: the methods, and VectorFit with <see cref="ComposedWeightMode.Memory"/>.</summary>
-    public static readonly IReadOnlyList<string> TrainingCases = ["full", "lora", "vectorfit", "vectorfit-memory", "svft"];
+    /// <summary>
+    /// Training cases: the methods, VectorFit with <see cref="ComposedWeightMode.Memory"/>, and that with U and V stored in
+    /// bfloat16 (<see cref="VectorFitConfig.FactorDType"/>).
+    /// </summary>
+    public static readonly IReadOnlyList<string> TrainingCases = ["full", "lora", "vectorfit", "vectorfit-memory", "vectorfit-memory-bf16", "svft"];
 
-    /// <summary>Inference cases (no_grad forwards of the 8 × 128 batch): base, VectorFit unmerged in each mode, merged.</summary>
-    public static readonly IReadOnlyList<string> InferenceCases = ["infer-base", "infer-unmerged", "infer-unmerged-memory", "infer-merged"];
+    /// <summary>Inference cases (no_grad forwards of the 8 × 128 batch): base, VectorFit unmerged in each mode (and Memory with bfloat16 factors), merged.</summary>
+    public static readonly IReadOnlyList<string> InferenceCases = ["infer-base", "infer-unmerged", "infer-unmerged-memory", "infer-unmerged-memory-bf16", "infer-merged"];
 
     /// <summary>
     /// What U and V hold beyond the weights they replace, in bytes (float32): per adapted layer <c>4·(r·(d_in + d_out) − d_in·d_out)</c>.
@@ -70,10 +73,10 @@ public static class MemoryProbe
         };
 
         // infer-base: the base model alone (a TrainingRun would hold an optimizer, whose state inference does not have).
-        using var run = name == "infer-base" ? null : TrainingRun.Create(method, shape);
+        using var run = name == "infer-base" ? null : TrainingRun.Create(method, shape, factorDType: name.EndsWith("-bf16", StringComparison.Ordinal) ? ScalarType.BFloat16 : null);
         using var baseModel = name == "infer-base" ? TrainingRun.BuildBase(shape) : null;
         nn.Module<Tensor, Tensor> model = run?.Model ?? (nn.Module<Tensor, Tensor>)baseModel!;
-        if (name is "vectorfit-memory" or "infer-unmerged-memory")
+        if (name is "vectorfit-memory" or "infer-unmerged-memory" or "vectorfit-memory-bf16" or "infer-unmerged-memory-bf16")
         {
             VectorFitLinear.SetComposedWeightMode(model, ComposedWeightMode.Memory);
         }

@@ -67,7 +67,11 @@ public sealed class TrainingRun : IDisposable
     public static bool CanForcePath => PathOverride is not null;
 
     /// <summary>The base model from <paramref name="seed"/>, adapted for <paramref name="method"/>.</summary>
-    public static TrainingRun Create(TrainingMethod method, EncoderShape shape, long seed = 0)
+    /// <param name="method">The method.</param>
+    /// <param name="shape">The encoder's shape.</param>
+    /// <param name="seed">The seed of the base model's weights.</param>
+    /// <param name="factorDType">VectorFit only: U and V stored in this dtype (<see cref="VectorFitConfig.FactorDType"/>); null for the weights' own.</param>
+    public static TrainingRun Create(TrainingMethod method, EncoderShape shape, long seed = 0, torch.ScalarType? factorDType = null)
     {
         var model = BuildBase(shape, seed);
         var clock = Stopwatch.StartNew();
@@ -91,7 +95,7 @@ public sealed class TrainingRun : IDisposable
 
                 break;
             case TrainingMethod.VectorFit:
-                ModelSurgery.Apply(model, SurgeryConfig);
+                ModelSurgery.Apply(model, SurgeryConfig with { FactorDType = factorDType });
                 avf = AvfScheduler.FromModel(model, WorstCaseAvf);
                 break;
             case TrainingMethod.Svft:
