@@ -46,13 +46,9 @@ internal static class HelpText
                               per adapter (VectorFit, the default variant) on that adapter's own steps, the batches with its
                               rows (--t-i/--t-f count them; --avf-start-epoch uses its steps per epoch); --variant no-avf
                               turns it off. Every task needs the same number of classes, and all tasks single texts or all
-                              pairs. Not with --task, --data, --demo, --method svft|full, --regression or
+                              pairs. Not with --task, --data, --demo, --method svft|full, --regression, --resume or
                               --distributed. Writes OUTPUT/NAME/ per task: adapter.safetensors (with its AVF steps),
                               adapter.labels.json, metrics.json and the AVF strength files; use them with predict.
-                              Like a single task it writes OUTPUT/checkpoint/ at each epoch end and on Ctrl+C (every
-                              task's adapter, AdamW and AVF state, the step and the metrics; checked by manifest.sha256);
-                              --resume with the same command continues it exactly, and refuses a checkpoint of other
-                              tasks, data files (size and SHA-256) or settings.
 
         Training (defaults: the paper's Table 7 for the task — batch 32, lr 1e-3, its epochs and AVF schedule):
           --method NAME       vectorfit (default) | svft (SVFT: M on --svft-pattern and b; σ frozen, no AVF) | full
@@ -118,6 +114,6 @@ internal static class HelpText
         rows that name their task (--task-column, default task), predicts them in mixed-task batches and writes
         .jsonl or .csv predictions.
 
-        Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved, single- and multi-task).
+        Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved; multi-task runs save nothing yet).
         """;
 }

@@ -76,9 +76,9 @@ internal sealed record MultiTaskOptions(IReadOnlyList<TaskData> Tasks, TrainingO
             throw new UsageException("multi-task training has no --factor-dtype yet; train one task at a time to store U and V narrower.");
         }
 
-        if (cli.Distributed)
+        if (cli.Resume || cli.Distributed)
         {
-            throw new UsageException("multi-task training has no --distributed yet; run it in one process (--resume continues it from OUTPUT/checkpoint).");
+            throw new UsageException($"multi-task training has no {(cli.Resume ? "--resume" : "--distributed")} yet; run it in one process from the start.");
         }
 
         if (cli.Regression)

@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 namespace GlueFineTune.MultiTask;
 
 /// <summary>How a multi-task run ended.</summary>
-/// <param name="Completed">All steps ran (otherwise Ctrl+C stopped it and it left a checkpoint in <c>OUTPUT/checkpoint/</c>).</param>
+/// <param name="Completed">All steps ran (otherwise Ctrl+C stopped it and nothing was saved).</param>
 /// <param name="Step">Steps done.</param>
 /// <param name="Metrics">Each task's metrics log (also in <c>OUTPUT/NAME/metrics.json</c>).</param>
 /// <param name="Adapters">Each task's adapter file.</param>
@@ -34,7 +34,7 @@ internal sealed record MultiTaskOutcome(bool Completed, long Step, IReadOnlyDict
 /// (the default, or <c>--avf-start-epoch</c>) uses the adapter's steps per epoch (its planned steps over the planned epochs, from the
 /// epoch order), and one in steps (<c>--t-i</c>, <c>--t-f</c>) counts the adapter's own steps.
 /// </remarks>
-internal sealed partial class MultiTaskTrainer : IDisposable
+internal sealed class MultiTaskTrainer : IDisposable
 {
     private readonly MultiTaskOptions options;
     private readonly BankModel bank;
@@ -158,19 +158,11 @@ internal sealed partial class MultiTaskTrainer : IDisposable
         return (perRow.mul(w).sum(), perRow);
     }
 
-    /// <summary>Called after every global step (a mixed batch) with the step done (tests use it to interrupt a run at a chosen step).</summary>
-    public Action<long>? AfterStep { get; init; }
-
-    /// <summary>
-    /// Trains every adapter, evaluates each task's dev set and writes a checkpoint (<see cref="MultiTaskCheckpoint"/>) at each epoch
-    /// end, and saves each adapter; with <see cref="TrainingOptions.Resume"/> it first continues from the checkpoint.
-    /// </summary>
+    /// <summary>Trains every adapter, evaluates each task's dev set at each epoch end, and saves each adapter.</summary>
     /// <param name="progressWriter">Where the progress line goes.</param>
     /// <param name="interactive">Redraw the progress line in place.</param>
-    /// <param name="cancellation">Ctrl+C: stops after the current step and writes a checkpoint (continue with <c>--resume</c>).</param>
+    /// <param name="cancellation">Ctrl+C: stops after the current step (nothing is saved: multi-task runs have no checkpoint yet).</param>
     /// <returns>How the run ended.</returns>
-    /// <exception cref="InvalidDataException">--resume: the checkpoint is damaged (the message names the file); nothing was restored.</exception>
-    /// <exception cref="InvalidOperationException">--resume: the checkpoint belongs to other tasks, data or settings (the message names the difference).</exception>
     public MultiTaskOutcome Run(TextWriter progressWriter, bool interactive, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(progressWriter);
@@ -178,37 +170,22 @@ internal sealed partial class MultiTaskTrainer : IDisposable
         Directory.CreateDirectory(settings.OutputDirectory);
         long spe = StepsPerEpoch;
         int epochs = (int)((TotalSteps + spe - 1) / spe);
+        var metrics = options.Tasks.ToDictionary(t => t.Name, t => NewLog(t), StringComparer.Ordinal);
+        var progress = new ProgressDisplay(progressWriter, interactive, settings.BatchSize, 0);
+        var clock = Stopwatch.StartNew();
         int k = options.Tasks.Count;
         var lossSum = new double[k];
         var lossRows = new long[k];
-        long step = 0;
-        Dictionary<string, MetricsLog> metrics;
-        if (settings.Resume)
-        {
-            (step, metrics) = RestoreCheckpoint(lossSum, lossRows);
-        }
-        else
-        {
-            metrics = options.Tasks.ToDictionary(t => t.Name, t => NewLog(t), StringComparer.Ordinal);
-            if (TrainingCheckpoint.Exists(settings.CheckpointDirectory))
-            {
-                log.WriteLine($"note: {settings.CheckpointDirectory} holds an earlier run's checkpoint; this run replaces it (pass --resume to continue that run instead)");
-            }
-        }
-
-        var progress = new ProgressDisplay(progressWriter, interactive, settings.BatchSize, step);
-        var clock = Stopwatch.StartNew();
-        long rows = lossRows.Sum();
-        double smoothed = rows > 0 ? lossSum.Sum() / rows : double.NaN;
+        double smoothed = double.NaN;
         int[]? order = null;
         int orderEpoch = -1;
+        long step = 0;
         while (step < TotalSteps)
         {
             if (cancellation.IsCancellationRequested)
             {
                 progress.Break();
-                SaveCheckpoint(step, lossSum, lossRows, "interrupted", metrics);
-                log.WriteLine($"interrupted at step {step}/{TotalSteps}; checkpoint saved in {settings.CheckpointDirectory}. Continue with the same command plus --resume.");
+                log.WriteLine($"interrupted at step {step}/{TotalSteps}; multi-task training has no checkpoint yet, so nothing was saved.");
                 return new MultiTaskOutcome(false, step, metrics, new Dictionary<string, string>());
             }
 
@@ -229,14 +206,12 @@ internal sealed partial class MultiTaskTrainer : IDisposable
             smoothed = double.IsNaN(smoothed) ? loss : (0.9 * smoothed) + (0.1 * loss);
             bool epochEnd = step % spe == 0 || step == TotalSteps;
             progress.Report(new ProgressSample(step, TotalSteps, epoch + 1, epochs, smoothed, lr, avf.Sum(a => a.FrozenSet.Count)), force: epochEnd);
-            AfterStep?.Invoke(step);
             if (epochEnd)
             {
                 progress.Break();
                 EndEpoch(metrics, epoch + 1, step, lossSum, lossRows, lr, clock.Elapsed);
                 Array.Clear(lossSum);
                 Array.Clear(lossRows);
-                SaveCheckpoint(step, lossSum, lossRows, $"end of epoch {epoch + 1}", metrics);
             }
         }
 

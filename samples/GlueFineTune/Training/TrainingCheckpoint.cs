@@ -52,16 +52,12 @@ internal static class TrainingCheckpoint
     private const string OptimizerFile = "optimizer.bin";
     private const string AvfFile = "avf.safetensors";
     private const string MetricsFile = "metrics.json";
-    /// <summary>The scalar state's file name (single- and multi-task checkpoints).</summary>
-    internal const string StateFile = "state.json";
-
-    /// <summary>The manifest's file name, written last.</summary>
-    internal const string ManifestFile = "manifest.sha256";
+    private const string StateFile = "state.json";
+    private const string ManifestFile = "manifest.sha256";
 
     private static readonly string[] Files = [AdapterFile, OptimizerFile, AvfFile, MetricsFile, StateFile];
 
-    /// <summary>How <c>state.json</c> is written (snake_case, indented).</summary>
-    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     /// <summary>Whether <paramref name="directory"/> (or its backup from an interrupted save) holds a checkpoint.</summary>
     /// <param name="directory">The checkpoint folder.</param>
@@ -78,26 +74,6 @@ internal static class TrainingCheckpoint
     /// <param name="metrics">The metrics log as of <see cref="CheckpointState.Step"/>.</param>
     public static void Save(string directory, TorchSharp.torch.nn.Module model, SurgeryReport surgery, OptimizerHelper optimizer, AvfScheduler avf, CheckpointState state, MetricsLog metrics)
     {
-        WriteFolder(directory, fresh =>
-        {
-            VectorFitAdapter.Save(model, surgery, Path.Combine(fresh, AdapterFile), avf);  // mid-run: the warning about AVF steps not yet taken does not apply
-            optimizer.save_state_dict(Path.Combine(fresh, OptimizerFile));
-            SaveAvf(Path.Combine(fresh, AvfFile), avf);
-            File.WriteAllText(Path.Combine(fresh, MetricsFile), metrics.ToJson());
-            File.WriteAllText(Path.Combine(fresh, StateFile), JsonSerializer.Serialize(state, Json));
-            return Files;
-        });
-    }
-
-    /// <summary>
-    /// Writes a checkpoint folder: <paramref name="write"/> fills a fresh folder and returns the files it wrote (relative paths,
-    /// <c>/</c>-separated), then <c>manifest.sha256</c> is written last with their SHA-256, and the fresh folder replaces
-    /// <paramref name="directory"/>, so an interruption while saving leaves the previous checkpoint intact.
-    /// </summary>
-    /// <param name="directory">The checkpoint folder.</param>
-    /// <param name="write">Writes the files into the folder it is given and returns their relative paths.</param>
-    internal static void WriteFolder(string directory, Func<string, IReadOnlyList<string>> write)
-    {
         string full = Path.GetFullPath(directory);
         string fresh = full + ".new";
         string backup = full + ".old";
@@ -107,8 +83,24 @@ internal static class TrainingCheckpoint
         }
 
         Directory.CreateDirectory(fresh);
-        IReadOnlyList<string> files = write(fresh);
-        string manifest = string.Concat(files.Select(f => $"{Sha256(InFolder(fresh, f))}  {f}\n"));
+        VectorFitAdapter.Save(model, surgery, Path.Combine(fresh, AdapterFile), avf);  // mid-run: the warning about AVF steps not yet taken does not apply
+        optimizer.save_state_dict(Path.Combine(fresh, OptimizerFile));
+        var avfTensors = avf.state_dict().ToTensors();
+        try
+        {
+            SafetensorsWriter.Save(Path.Combine(fresh, AvfFile), avfTensors);
+        }
+        finally
+        {
+            foreach (var t in avfTensors.Values)
+            {
+                t.Dispose();
+            }
+        }
+
+        File.WriteAllText(Path.Combine(fresh, MetricsFile), metrics.ToJson());
+        File.WriteAllText(Path.Combine(fresh, StateFile), JsonSerializer.Serialize(state, Json));
+        string manifest = string.Concat(Files.Select(f => $"{Sha256(Path.Combine(fresh, f))}  {f}\n"));
         AtomicFile.Write(Path.Combine(fresh, ManifestFile), s => s.Write(Encoding.UTF8.GetBytes(manifest)));
 
         if (Directory.Exists(backup))
@@ -128,25 +120,6 @@ internal static class TrainingCheckpoint
         }
     }
 
-    /// <summary>Writes an AVF scheduler's state (<see cref="AvfScheduler.state_dict"/>) as safetensors.</summary>
-    /// <param name="path">The file.</param>
-    /// <param name="avf">The scheduler.</param>
-    internal static void SaveAvf(string path, AvfScheduler avf)
-    {
-        var avfTensors = avf.state_dict().ToTensors();
-        try
-        {
-            SafetensorsWriter.Save(path, avfTensors);
-        }
-        finally
-        {
-            foreach (var t in avfTensors.Values)
-            {
-                t.Dispose();
-            }
-        }
-    }
-
     /// <summary>
     /// Reads the checkpoint after checking every file against its manifest; parses <c>state.json</c> and the metrics.
     /// Nothing is restored yet.
@@ -156,25 +129,6 @@ internal static class TrainingCheckpoint
     /// <exception cref="FileNotFoundException">There is no checkpoint.</exception>
     /// <exception cref="InvalidDataException">A file is missing, truncated, altered or unreadable; the message names it.</exception>
     public static VerifiedCheckpoint Open(string directory)
-    {
-        string folder = VerifyFolder(directory, Files, Files.Contains).Folder;
-        CheckpointState state = Parse(Path.Combine(folder, StateFile), json => JsonSerializer.Deserialize<CheckpointState>(json, Json));
-        MetricsLog metrics = Parse(Path.Combine(folder, MetricsFile), MetricsLog.FromJson);
-        return new VerifiedCheckpoint(folder, state, metrics);
-    }
-
-    /// <summary>
-    /// Finds the checkpoint folder (or the backup an interrupted save left) and checks it against its manifest: every line well
-    /// formed and naming an <paramref name="allowed"/> file, every <paramref name="required"/> file listed, and every listed file
-    /// present with the SHA-256 the manifest records. Nothing is read beyond that.
-    /// </summary>
-    /// <param name="directory">The checkpoint folder.</param>
-    /// <param name="required">The files (relative, <c>/</c>-separated) the checkpoint must hold.</param>
-    /// <param name="allowed">Which relative paths a manifest line may name.</param>
-    /// <returns>The folder that passed (the checkpoint or its backup) and the files its manifest lists.</returns>
-    /// <exception cref="FileNotFoundException">There is no checkpoint.</exception>
-    /// <exception cref="InvalidDataException">A file is missing, unlisted, truncated or altered, or the manifest is corrupt; the message names it.</exception>
-    internal static (string Folder, IReadOnlyCollection<string> Listed) VerifyFolder(string directory, IReadOnlyCollection<string> required, Func<string, bool> allowed)
     {
         string folder = Resolve(directory) ?? throw NotFound(directory);
         string manifestPath = Path.Combine(folder, ManifestFile);
@@ -187,20 +141,20 @@ internal static class TrainingCheckpoint
         foreach (string line in File.ReadAllLines(manifestPath))
         {
             string[] parts = line.Split("  ", 2);
-            if (parts.Length != 2 || parts[0].Length != 64 || !allowed(parts[1]) || !recorded.TryAdd(parts[1], parts[0]))
+            if (parts.Length != 2 || parts[0].Length != 64 || !Files.Contains(parts[1]) || !recorded.TryAdd(parts[1], parts[0]))
             {
                 throw Damaged(folder, $"{manifestPath} is corrupt (line \"{line}\")");
             }
         }
 
-        foreach (string file in required.Where(f => !recorded.ContainsKey(f)))
+        foreach (string file in Files)
         {
-            throw Damaged(folder, $"{manifestPath} does not list {file}");
-        }
+            string path = Path.Combine(folder, file);
+            if (!recorded.TryGetValue(file, out string? expected))
+            {
+                throw Damaged(folder, $"{manifestPath} does not list {file}");
+            }
 
-        foreach (var (file, expected) in recorded)
-        {
-            string path = InFolder(folder, file);
             if (!File.Exists(path))
             {
                 throw Damaged(folder, $"{path} is missing");
@@ -212,7 +166,9 @@ internal static class TrainingCheckpoint
             }
         }
 
-        return (folder, recorded.Keys);
+        CheckpointState state = Parse(Path.Combine(folder, StateFile), json => JsonSerializer.Deserialize<CheckpointState>(json, Json));
+        MetricsLog metrics = Parse(Path.Combine(folder, MetricsFile), MetricsLog.FromJson);
+        return new VerifiedCheckpoint(folder, state, metrics);
     }
 
     /// <summary>Restores the adapter, the optimizer state and the AVF state of a verified checkpoint into a freshly adapted model.</summary>
@@ -224,17 +180,7 @@ internal static class TrainingCheckpoint
     {
         string folder = checkpoint.Folder;
         VectorFitAdapter.Load(model, Path.Combine(folder, AdapterFile));
-        RestoreOptimizer(folder, Path.Combine(folder, OptimizerFile), optimizer);
-        RestoreAvf(folder, Path.Combine(folder, AvfFile), avf);
-    }
-
-    /// <summary>Loads an optimizer state file (<c>save_state_dict</c>); the message of a failure names the file.</summary>
-    /// <param name="folder">The checkpoint folder (for the message).</param>
-    /// <param name="optimizerPath">The file.</param>
-    /// <param name="optimizer">A fresh optimizer over the same parameters, in the same order.</param>
-    /// <exception cref="InvalidDataException">The file does not fit the optimizer.</exception>
-    internal static void RestoreOptimizer(string folder, string optimizerPath, OptimizerHelper optimizer)
-    {
+        string optimizerPath = Path.Combine(folder, OptimizerFile);
         try
         {
             optimizer.load_state_dict(optimizerPath);
@@ -244,33 +190,8 @@ internal static class TrainingCheckpoint
         {
             throw Damaged(folder, $"{optimizerPath} could not be read as this run's AdamW state ({e.Message})", e);
         }
-    }
 
-    /// <summary>Reads an AVF state file (<see cref="SaveAvf"/>) into a scheduler; the message of a failure names the file.</summary>
-    /// <param name="folder">The checkpoint folder (for the message).</param>
-    /// <param name="avfPath">The file.</param>
-    /// <param name="avf">A fresh scheduler over the same vectors with the same schedule.</param>
-    /// <exception cref="InvalidDataException">The file cannot be read or does not fit the scheduler.</exception>
-    internal static void RestoreAvf(string folder, string avfPath, AvfScheduler avf)
-    {
-        AvfState state = ReadAvf(folder, avfPath);
-        try
-        {
-            avf.load_state_dict(state);
-        }
-        catch (ArgumentException e)
-        {
-            throw Damaged(folder, $"{avfPath} does not fit this run's AVF scheduler ({e.Message})", e);
-        }
-    }
-
-    /// <summary>Reads an AVF state file (<see cref="SaveAvf"/>) without applying it; the message of a failure names the file.</summary>
-    /// <param name="folder">The checkpoint folder (for the message).</param>
-    /// <param name="avfPath">The file.</param>
-    /// <returns>The state.</returns>
-    /// <exception cref="InvalidDataException">The file cannot be read.</exception>
-    internal static AvfState ReadAvf(string folder, string avfPath)
-    {
+        string avfPath = Path.Combine(folder, AvfFile);
         Dictionary<string, TorchSharp.torch.Tensor> tensors;
         try
         {
@@ -283,11 +204,11 @@ internal static class TrainingCheckpoint
 
         try
         {
-            return AvfState.FromTensors(tensors);
+            avf.load_state_dict(AvfState.FromTensors(tensors));
         }
         catch (ArgumentException e)
         {
-            throw Damaged(folder, $"{avfPath} does not hold an AVF state ({e.Message})", e);
+            throw Damaged(folder, $"{avfPath} does not fit this run's AVF scheduler ({e.Message})", e);
         }
         finally
         {
@@ -311,13 +232,7 @@ internal static class TrainingCheckpoint
         return File.Exists(Path.Combine(backup, ManifestFile)) ? backup : null;
     }
 
-    /// <summary>Parses a checkpoint's text file; the message of a failure names the file.</summary>
-    /// <typeparam name="T">What it holds.</typeparam>
-    /// <param name="path">The file.</param>
-    /// <param name="parse">The parser.</param>
-    /// <returns>The value.</returns>
-    /// <exception cref="InvalidDataException">It cannot be parsed or is null.</exception>
-    internal static T Parse<T>(string path, Func<string, T?> parse)
+    private static T Parse<T>(string path, Func<string, T?> parse)
     {
         T? value;
         try
@@ -332,21 +247,13 @@ internal static class TrainingCheckpoint
         return value ?? throw Damaged(Path.GetDirectoryName(path)!, $"{path} is empty (null)");
     }
 
-    /// <summary>A checkpoint file's path from its manifest name (relative, <c>/</c>-separated).</summary>
-    private static string InFolder(string folder, string file) => Path.Combine(folder, file.Replace('/', Path.DirectorySeparatorChar));
-
     private static string Sha256(string path)
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>The error for a checkpoint that cannot be used: it names the folder and the problem, says nothing was restored, and how to go on.</summary>
-    /// <param name="folder">The checkpoint folder.</param>
-    /// <param name="problem">What is wrong, naming the file.</param>
-    /// <param name="inner">The cause, if any.</param>
-    /// <returns>The exception.</returns>
-    internal static InvalidDataException Damaged(string folder, string problem, Exception? inner = null) => new(
+    private static InvalidDataException Damaged(string folder, string problem, Exception? inner = null) => new(
         string.Create(CultureInfo.InvariantCulture, $"--resume: the checkpoint in {folder} cannot be used: {problem}. Nothing was restored or changed. ")
         + "Delete that folder and train again without --resume (or restore it from a backup).",
         inner);

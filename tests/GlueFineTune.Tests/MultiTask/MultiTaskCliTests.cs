@@ -108,7 +108,7 @@ public sealed class MultiTaskCliTests
 
     [Theory]
     [InlineData(new[] { "--method", "svft" }, "--method svft does not apply")]
-    [InlineData(new[] { "--distributed" }, "multi-task training has no --distributed yet")]
+    [InlineData(new[] { "--resume" }, "multi-task training has no --resume yet")]
     [InlineData(new[] { "--regression" }, "--regression is for a single task")]
     public void MultiTaskRefusesWhatItCannotDo(string[] extra, string expected)
     {
