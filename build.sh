@@ -106,6 +106,18 @@ case "$command" in
     dotnet build "$sample" -c "$configuration" "${msbuild_props[@]}" -nologo -v:minimal -clp:NoSummary
     print_runtime_versions
     glue() { dotnet "$sample/bin/$configuration/net10.0/GlueFineTune.dll" "$@"; }
+    # run_args := the pairs of $defaults (option value ...) whose option the user did not pass in demo_args.
+    defaults_not_given() {
+      run_args=()
+      local i arg given
+      for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+        given=false
+        for arg in "${demo_args[@]}"; do
+          case "$arg" in "${defaults[i]}"|"${defaults[i]}"=*) given=true ;; esac
+        done
+        $given || run_args+=("${defaults[i]}" "${defaults[i + 1]}")
+      done
+    }
     builtin() {
       log "built-in demo: $1"
       exec dotnet run --project "$sample" -c "$configuration" --no-build "${msbuild_props[@]}" -- --demo "${demo_args[@]}"
@@ -182,18 +194,8 @@ case "$command" in
             exit 2 ;;
         esac
       done
-      defaults=(--pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3 --seed 42)
-      run_args=()
-      for ((i = 0; i < ${#defaults[@]}; i += 2)); do
-        given=false
-        for arg in "${demo_args[@]}"; do
-          case "$arg" in "${defaults[i]}"|"${defaults[i]}"=*) given=true ;; esac
-        done
-        $given || run_args+=("${defaults[i]}" "${defaults[i + 1]}")
-      done
-      given_output=false
-      for arg in "${demo_args[@]}"; do case "$arg" in --output|--output=*) given_output=true ;; esac; done
-      $given_output || run_args+=(--output "$output")
+      defaults=(--output "$output" --pooling mean --max-length 64 --epochs 2 --batch-size 16 --lr 2e-3 --seed 42)
+      defaults_not_given
       log "multi-task demo: two adapters (spam: ham vs spam e-mails; names: female vs male first names) on one all-MiniLM-L6-v2, mixed batches, AVF per adapter (400 train / 200 dev per task)"
       started=$SECONDS
       glue --train "spam=$multi/spam/train.jsonl" --dev "spam=$multi/spam/dev.jsonl" \
@@ -239,14 +241,7 @@ case "$command" in
     for arg in "${demo_args[@]}"; do
       case "$arg" in --method|--method=*) defaults=("${defaults[@]:0:${#defaults[@]}-2}") ;; esac
     done
-    run_args=()
-    for ((i = 0; i < ${#defaults[@]}; i += 2)); do
-      given=false
-      for arg in "${demo_args[@]}"; do
-        case "$arg" in "${defaults[i]}"|"${defaults[i]}"=*) given=true ;; esac
-      done
-      $given || run_args+=("${defaults[i]}" "${defaults[i + 1]}")
-    done
+    defaults_not_given
     log "real demo: VectorFit + AVF on all-MiniLM-L6-v2 (22.7M parameters), SpamAssassin e-mails (1,000 train / 300 dev, ham vs spam)"
     started=$SECONDS
     status=0
