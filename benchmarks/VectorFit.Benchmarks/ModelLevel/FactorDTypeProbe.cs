@@ -30,21 +30,16 @@ public static class FactorDTypeProbe
     public static int Run(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var layers = Option(args, "--layers");
-        var folder = Option(args, "--model");
-        if ((layers is null) == (folder is null))
-        {
-            throw new ArgumentException("factor-dtype needs one of --layers N (the BERT-base shape, random weights) or --model DIR (a BERT checkpoint folder).");
-        }
+        ProbeArguments.RequireOneModel(args, "factor-dtype", "the BERT-base shape, random weights");
+        var layers = ProbeArguments.Option(args, "--layers");
+        var folder = ProbeArguments.Option(args, "--model");
 
-        torch.set_num_threads(int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture));
+        torch.set_num_threads(int.Parse(ProbeArguments.Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture));
         var rows = new Dictionary<(LayerRole Role, ScalarType Factors), Row>();
         var bytes = new Dictionary<ScalarType, (long Factors, long Model)>();
         foreach (var factors in FactorTypes)
         {
-            using nn.Module model = folder is null
-                ? TrainingRun.BuildBase(new EncoderShape(int.Parse(layers!, CultureInfo.InvariantCulture)))
-                : BertModel.FromPretrained(folder);
+            using nn.Module model = ProbeArguments.BaseModel(args);
             var label = factors ?? ScalarType.Float32; // the checkpoints' dtype
             // W₀ exactly, before the surgery releases the Linears it replaces.
             var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -138,18 +133,6 @@ public static class FactorDTypeProbe
 
     private static long Bytes(Tensor t) => t.numel() * t.element_size();
 
-    private static string? Option(IReadOnlyList<string> args, string name)
-    {
-        for (var i = 0; i + 1 < args.Count; i++)
-        {
-            if (args[i] == name)
-            {
-                return args[i + 1];
-            }
-        }
-
-        return null;
-    }
 
     private sealed record Row(int Count, double Relative, double MaxAbs, double WeightMaxAbs, double Bf16Weight, double F16Weight, double Delta, double BaseOverDelta)
     {

@@ -22,15 +22,12 @@ public static class SetupMemoryProbe
     public static int Run(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var layers = Option(args, "--layers");
-        var folder = Option(args, "--model");
-        if ((layers is null) == (folder is null))
-        {
-            throw new ArgumentException("setup-mem needs one of --layers N (the BERT-base shape) or --model DIR (a BERT checkpoint folder).");
-        }
+        ProbeArguments.RequireOneModel(args, "setup-mem", "the BERT-base shape");
+        var layers = ProbeArguments.Option(args, "--layers");
+        var folder = ProbeArguments.Option(args, "--model");
 
-        var threads = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
-        var method = (Option(args, "--method") ?? "vectorfit") switch
+        var threads = int.Parse(ProbeArguments.Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
+        var method = (ProbeArguments.Option(args, "--method") ?? "vectorfit") switch
         {
             "vectorfit" => (AdapterMethod)new VectorFitMethod(),
             "svft" => new SvftMethod(),
@@ -43,9 +40,7 @@ public static class SetupMemoryProbe
         }
 
         var runtime = ProcessMemory.ResidentKib();
-        nn.Module model = folder is null
-            ? TrainingRun.BuildBase(new EncoderShape(int.Parse(layers!, CultureInfo.InvariantCulture)))
-            : BertModel.FromPretrained(folder);
+        nn.Module model = ProbeArguments.BaseModel(args);
         var baseBytes = model.parameters().Sum(p => p.numel() * p.element_size());
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -74,16 +69,4 @@ public static class SetupMemoryProbe
         return 0;
     }
 
-    private static string? Option(IReadOnlyList<string> args, string name)
-    {
-        for (var i = 0; i + 1 < args.Count; i++)
-        {
-            if (args[i] == name)
-            {
-                return args[i + 1];
-            }
-        }
-
-        return null;
-    }
 }
